@@ -1,0 +1,1 @@
+"""inflight: an in-flight RPC latency probe for oslo.messaging services."""

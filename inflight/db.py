@@ -1,0 +1,130 @@
+"""The services table, with Nova's schema: where the ring's services come from."""
+
+import collections
+import datetime
+import uuid
+
+from oslo_db import exception as db_exc
+from oslo_db.sqlalchemy import engines
+import sqlalchemy as sa
+
+# One enabled service, as the ring hands it out.
+Service = collections.namedtuple(
+    'Service', 'id host binary topic last_seen_up created_at')
+
+metadata = sa.MetaData()
+
+# Nova 34's `services` table (cell database); deleted is 0 for live rows.
+services = sa.Table(
+    'services', metadata,
+    sa.Column('created_at', sa.DateTime),
+    sa.Column('updated_at', sa.DateTime),
+    sa.Column('deleted_at', sa.DateTime),
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('host', sa.String(255)),
+    sa.Column('binary', sa.String(255)),
+    sa.Column('topic', sa.String(255)),
+    sa.Column('report_count', sa.Integer, nullable=False, default=0),
+    sa.Column('disabled', sa.Boolean, default=False),
+    sa.Column('deleted', sa.Integer, default=0),
+    sa.Column('disabled_reason', sa.String(255)),
+    sa.Column('last_seen_up', sa.DateTime, nullable=True),
+    sa.Column('forced_down', sa.Boolean, default=False),
+    sa.Column('version', sa.Integer, default=0),
+    sa.Column('uuid', sa.String(36), nullable=True),
+    sa.UniqueConstraint('host', 'topic', 'deleted',
+                        name='uniq_services0host0topic0deleted'),
+    sa.UniqueConstraint('host', 'binary', 'deleted',
+                        name='uniq_services0host0binary0deleted'),
+    sa.Index('services_uuid_idx', 'uuid', unique=True),
+    mysql_engine='InnoDB',
+    mysql_charset='utf8',
+)
+
+# Statements that make a session refuse writes, by SQLAlchemy dialect name.
+_READ_ONLY = {
+    'sqlite': 'PRAGMA query_only = ON',
+    'mysql': 'SET SESSION TRANSACTION READ ONLY',
+    'postgresql': 'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY',
+}
+
+
+def create_engine(connection, read_only=True):
+    """An engine on `connection`; a read-only one refuses every write."""
+    engine = engines.create_engine(connection, max_retries=1,
+                                   retry_interval=0)
+    statement = _READ_ONLY.get(engine.dialect.name)
+    if read_only and statement:
+        @sa.event.listens_for(engine, 'connect')
+        def _read_only(dbapi_connection, connection_record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute(statement)
+            cursor.close()
+        # oslo.db tested a connection already: start the pool afresh.
+        engine.dispose()
+    return engine
+
+
+def sync(engine):
+    """Create the services table if it is not there (for clouds without Nova)."""
+    metadata.create_all(engine, checkfirst=True)
+
+
+def enabled_services(engine, include_topics=(), exclude_topics=()):
+    """Enabled RPC services: not disabled, not deleted, with a topic."""
+    t = services.c
+    query = (sa.select(t.id, t.host, t.binary, t.topic, t.last_seen_up,
+                       t.created_at)
+             .where(t.disabled == sa.false(), t.deleted == 0,
+                    t.topic.is_not(None), t.host.is_not(None))
+             .order_by(t.id))
+    if include_topics:
+        query = query.where(t.topic.in_(list(include_topics)))
+    if exclude_topics:
+        query = query.where(t.topic.not_in(list(exclude_topics)))
+    with engine.connect() as conn:
+        return [Service(*row) for row in conn.execute(query)]
+
+
+def register_service(engine, host, binary, topic, now=None):
+    """Insert or refresh this service's live row, as a Nova service does at start."""
+    now = now or datetime.datetime.now(datetime.timezone.utc).replace(
+        tzinfo=None)
+    t = services.c
+    live = (t.host == host, t.binary == binary, t.deleted == 0)
+    refresh = (services.update().where(*live)
+               .values(topic=topic, updated_at=now, last_seen_up=now,
+                       report_count=t.report_count + 1))
+    with engine.begin() as conn:
+        if conn.execute(refresh).rowcount:
+            return
+        try:
+            with conn.begin_nested():
+                conn.execute(services.insert().values(
+                    host=host, binary=binary, topic=topic, created_at=now,
+                    last_seen_up=now, report_count=0, disabled=False,
+                    deleted=0, forced_down=False, version=0,
+                    uuid=str(uuid.uuid4())))
+        except db_exc.DBDuplicateEntry:
+            conn.execute(refresh)  # another process inserted it first
+
+
+class ServiceTable:
+    """The enabled services in one database, connecting when first asked."""
+
+    def __init__(self, connection, include_topics=(), exclude_topics=()):
+        self.connection = connection
+        self.include_topics = include_topics
+        self.exclude_topics = exclude_topics
+        self._engine = None
+
+    def enabled(self):
+        """Enabled services now; raises oslo.db errors when the DB fails."""
+        if self._engine is None:
+            self._engine = create_engine(self.connection)
+        return enabled_services(self._engine, self.include_topics,
+                                self.exclude_topics)
+
+    def close(self):
+        if self._engine is not None:
+            self._engine.dispose()

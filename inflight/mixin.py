@@ -1,0 +1,125 @@
+"""The service side: take a probe, sleep apart from the RPC worker, cast the result back.
+
+`InflightMixin` goes on a manager class; `InflightEndpoint` is the same
+thing as an endpoint object to append to an RPC server's endpoints.
+"""
+
+import logging
+import threading
+import time
+
+from oslo_config import cfg
+import oslo_messaging
+from oslo_utils import eventletutils
+
+from inflight import probe as probe_msg
+from inflight import rpcapi
+
+LOG = logging.getLogger(__name__)
+
+
+def _start_thread(function, *args):
+    threading.Thread(target=function, args=args, daemon=True,
+                     name='inflight-sleeper').start()
+
+
+def concurrency():
+    """How this process runs work apart: ('eventlet'|'threading', spawn, sleep)."""
+    if eventletutils.is_monkey_patched('thread'):
+        import eventlet  # only where the process already runs on it
+        return 'eventlet', eventlet.spawn_n, eventlet.sleep
+    return 'threading', _start_thread, time.sleep
+
+
+class InflightEndpoint:
+    """Answers inflight() probes; append it to an RPC server's endpoints."""
+
+    target = oslo_messaging.Target(namespace=rpcapi.NAMESPACE,
+                                   version=rpcapi.BaseAPI.BASE_RPC_API_VERSION)
+
+    def __init__(self, host, transport=None, max_sleep=5.0, max_sleeping=100,
+                 clock=time.time):
+        self.host = host
+        self.max_sleep = max_sleep
+        self.clock = clock
+        self.mode, self._spawn, self._sleep = concurrency()
+        self._sleepers = threading.BoundedSemaphore(max_sleeping)
+        self._transport = transport
+        self._api = None
+        self._api_lock = threading.Lock()
+
+    @classmethod
+    def from_conf(cls, conf, transport=None, clock=time.time):
+        """An endpoint set up from `conf` (`[DEFAULT] host`, `[inflight]`)."""
+        return cls(conf.host, transport, conf.inflight.max_sleep,
+                   conf.inflight.max_sleeping, clock)
+
+    def _results_api(self):
+        with self._api_lock:
+            if self._api is None:
+                transport = (self._transport or
+                             oslo_messaging.get_rpc_transport(cfg.CONF))
+                self._api = rpcapi.InflightAPI(transport)
+            return self._api
+
+    def inflight(self, ctxt, probe):
+        """Take a probe and return at once; the measurement runs apart."""
+        received_at = self.clock()
+        started = time.monotonic()
+        try:
+            probe = probe_msg.parse_probe(probe)
+        except probe_msg.MalformedMessage as e:
+            LOG.warning('Dropped a malformed inflight probe: %s', e)
+            return
+        if not self._sleepers.acquire(blocking=False):
+            LOG.warning('Dropped inflight probe %s: too many probes already '
+                        'sleeping in this process', probe.id)
+            return
+        sleep = min(probe.sleep, self.max_sleep)
+        try:
+            self._spawn(self._measure, probe, sleep, received_at, started)
+        except Exception:
+            self._sleepers.release()
+            LOG.exception('Could not start the sleeper for probe %s', probe.id)
+
+    def _measure(self, probe, sleep, received_at, started):
+        """Sleep, see how late we woke, and cast the result to the prober."""
+        try:
+            self._sleep(sleep)
+            slept = time.monotonic() - started
+            result = probe_msg.Result(probe.id, self.host, received_at,
+                                      self.clock(), sleep, slept)
+            self._results_api().inflight_result({}, probe.reply_host, result)
+        except Exception:
+            LOG.exception('Could not send the result of probe %s', probe.id)
+        finally:
+            self._sleepers.release()
+
+
+class InflightMixin:
+    """Add to a manager class so that its service answers inflight() probes.
+
+    The manager needs `self.host`. Its endpoint is appended to
+    `self.additional_endpoints`, which Nova's service adds to its RPC server.
+    Override the class attributes, or `inflight_transport()`, to tune it.
+    """
+
+    inflight_max_sleep = 5.0
+    inflight_max_sleeping = 100
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.inflight_endpoint = InflightEndpoint(
+            self.host, self.inflight_transport(), self.inflight_max_sleep,
+            self.inflight_max_sleeping)
+        if not hasattr(self, 'additional_endpoints'):
+            self.additional_endpoints = []
+        self.additional_endpoints.append(self.inflight_endpoint)
+
+    def inflight_transport(self):
+        """The transport results go back on; None: the process's cfg.CONF."""
+        return None
+
+    def inflight(self, ctxt, probe):
+        """Take a probe and return at once; the measurement runs apart."""
+        return self.inflight_endpoint.inflight(ctxt, probe)

@@ -1,0 +1,96 @@
+"""Configuration options, as module lists for oslo-config-generator."""
+
+import copy
+import socket
+
+from oslo_config import cfg
+from oslo_db import options as db_options
+import oslo_messaging
+from oslo_messaging import opts as messaging_opts
+
+# Nova's exchange; oslo.messaging's own default is 'openstack'.
+NOVA_EXCHANGE = 'nova'
+
+host_opts = [
+    cfg.StrOpt('host',
+               default=socket.gethostname(),
+               sample_default='<server-hostname>',
+               help='Name of this host, as in the services table. Results '
+                    'of probes come back to the queue inflight.<host>.'),
+]
+
+inflight_opts = [
+    cfg.FloatOpt('probe_interval', default=1.0, min=0.01,
+                 help='Seconds between two ticks of the check_inflight '
+                      'periodic task.'),
+    cfg.IntOpt('probes_per_tick', default=10, min=1,
+               help='Services probed on each tick, taken in turn from the '
+                    'circular queue of enabled services.'),
+    cfg.FloatOpt('sleep', default=1.0, min=0.0,
+                 help='Seconds each probed service is asked to sleep; how '
+                      'late it wakes is the event-loop overhead.'),
+    cfg.FloatOpt('probe_timeout', default=10.0, min=0.01,
+                 help='Seconds a probe may take beyond its requested sleep '
+                      'before it counts as lost.'),
+    cfg.FloatOpt('max_sleep', default=5.0, min=0.0,
+                 help='Longest sleep this process honours when it answers '
+                      'a probe; longer requests are clamped.'),
+    cfg.IntOpt('max_sleeping', default=100, min=1,
+               help='Probes this process lets sleep at once; more are '
+                    'dropped (and counted lost by the prober).'),
+    cfg.FloatOpt('refresh_interval', default=60.0, min=0.01,
+                 help='Seconds between two reads of the services table.'),
+    cfg.ListOpt('include_topics', default=[],
+                help='Probe only services with these topics (empty: all).'),
+    cfg.ListOpt('exclude_topics', default=[],
+                help='Never probe services with these topics.'),
+    cfg.BoolOpt('register_service', default=False,
+                help='Add (or refresh) this prober\'s own row in the '
+                     'services table at start, so that it probes itself '
+                     'too. Needs write access: leave off on a Nova '
+                     'database.'),
+]
+
+statsd_opts = [
+    cfg.HostAddressOpt('host', default='127.0.0.1',
+                       help='statsd server to send timings to.'),
+    cfg.PortOpt('port', default=8125, help='statsd UDP port.'),
+    cfg.StrOpt('prefix', default='inflight',
+               help='First part of every metric name.'),
+]
+
+
+def _library_opts(list_opts, group, names):
+    """Copies of a library's options, picked by name from its list_opts()."""
+    opts = dict(list_opts())[group]
+    return [copy.deepcopy(opt) for opt in opts if opt.name in names]
+
+
+def _messaging_opts():
+    opts = _library_opts(messaging_opts.list_opts, None,
+                         ('transport_url', 'control_exchange'))
+    for opt in opts:
+        if opt.name == 'control_exchange':
+            opt.default = NOVA_EXCHANGE
+    return opts
+
+
+def list_opts():
+    """Entry point for oslo-config-generator (namespace `inflight`)."""
+    return [
+        ('DEFAULT', host_opts + _messaging_opts()),
+        ('database', _library_opts(db_options.list_opts, 'database',
+                                   ('connection',))),
+        ('inflight', copy.deepcopy(inflight_opts)),
+        ('statsd', copy.deepcopy(statsd_opts)),
+    ]
+
+
+def register_opts(conf):
+    """Register every option inflight reads on `conf`."""
+    conf.register_opts(host_opts)
+    conf.register_opts(inflight_opts, group='inflight')
+    conf.register_opts(statsd_opts, group='statsd')
+    db_options.set_defaults(conf)
+    # As Nova does: Nova's services listen on the exchange `nova`.
+    oslo_messaging.set_transport_defaults(control_exchange=NOVA_EXCHANGE)

@@ -1,0 +1,63 @@
+"""The two messages on the wire: the probe sent out and the result cast back.
+
+Both are plain dicts (oslo.messaging serialises them as JSON). Readers go
+through `parse_probe` / `parse_result`, which raise `MalformedMessage`
+instead of letting a bad field reach the arithmetic.
+"""
+
+import collections
+import math
+import uuid
+
+Probe = collections.namedtuple('Probe', 'id sent_at sleep reply_host')
+
+Result = collections.namedtuple(
+    'Result', 'id host received_at replied_at requested_sleep slept')
+
+
+class MalformedMessage(ValueError):
+    """A probe or result whose fields are missing or of the wrong kind."""
+
+
+def new_probe(sent_at, sleep, reply_host):
+    """A probe with a fresh id, as the prober casts it."""
+    return Probe(uuid.uuid4().hex, sent_at, sleep, reply_host)
+
+
+def _field(message, name, kind):
+    try:
+        value = message[name]
+    except (KeyError, TypeError):
+        raise MalformedMessage('no %r field' % name)
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise MalformedMessage('%r is not a number' % name)
+        if not math.isfinite(value):
+            raise MalformedMessage('%r is not finite' % name)
+        return float(value)
+    if not isinstance(value, str) or not value or len(value) > 255:
+        raise MalformedMessage('%r is not a short string' % name)
+    return value
+
+
+def _parse(message, shape, kinds):
+    if not isinstance(message, dict):
+        raise MalformedMessage('not a mapping')
+    return shape(*(_field(message, name, kind)
+                   for name, kind in zip(shape._fields, kinds)))
+
+
+def parse_probe(message):
+    """A Probe from a received dict, or MalformedMessage."""
+    probe = _parse(message, Probe, (str, float, float, str))
+    if probe.sleep < 0:
+        raise MalformedMessage('negative sleep')
+    return probe
+
+
+def parse_result(message):
+    """A Result from a received dict, or MalformedMessage."""
+    result = _parse(message, Result, (str, str, float, float, float, float))
+    if result.slept < 0 or result.requested_sleep < 0:
+        raise MalformedMessage('negative sleep')
+    return result

@@ -1,0 +1,58 @@
+"""The circular queue of services to probe."""
+
+import threading
+
+
+class ServiceRing:
+    """Hands out services one after another and wraps around.
+
+    A refresh keeps the place: services already probed in this cycle are not
+    probed again before the cycle ends, new ones join at the end of the
+    cycle, and disabled or deleted ones leave at once.
+    """
+
+    def __init__(self, services=()):
+        self._lock = threading.Lock()
+        self._order = []      # (topic, host) keys, in ring order
+        self._services = {}   # key -> Service
+        self._next = 0        # index in _order of the next service to probe
+        self.cycles = 0       # completed passes over the ring
+        self.refresh(services)
+
+    @staticmethod
+    def key(service):
+        return (service.topic, service.host)
+
+    def __len__(self):
+        return len(self._order)
+
+    def refresh(self, services):
+        """Replace the membership with `services`, keeping the place."""
+        fresh = {self.key(s): s for s in services}
+        with self._lock:
+            done = sum(1 for k in self._order[:self._next] if k in fresh)
+            kept = [k for k in self._order if k in fresh]
+            known = set(kept)
+            added = sorted(k for k in fresh if k not in known)
+            self._order = kept + added
+            self._services = fresh
+            self._next = done
+
+    def next(self):
+        """The next service to probe, or None when the ring is empty."""
+        with self._lock:
+            if not self._order:
+                return None
+            if self._next >= len(self._order):
+                self._next = 0
+                self.cycles += 1
+            key = self._order[self._next]
+            self._next += 1
+            return self._services[key]
+
+    def take(self, count):
+        """Up to `count` services, never the same one twice in one call."""
+        taken = []
+        for _ in range(min(count, len(self))):
+            taken.append(self.next())
+        return [s for s in taken if s is not None]

@@ -1,0 +1,10 @@
+"""The installed version of inflight."""
+
+from importlib import metadata
+
+
+def version_string():
+    try:
+        return metadata.version('inflight')
+    except metadata.PackageNotFoundError:
+        return 'unknown'

@@ -1,0 +1,41 @@
+import setuptools
+
+setuptools.setup(
+    name='inflight',
+    version='0.1.0',
+    description='In-flight RPC latency probe for oslo.messaging services',
+    long_description=open('README.md').read(),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    python_requires='>=3.11',
+    packages=setuptools.find_packages(include=['inflight', 'inflight.*']),
+    install_requires=[
+        'oslo.config>=10.0',
+        'oslo.db>=17.0',
+        'oslo.log>=7.0',
+        'oslo.messaging>=18.0',
+        'oslo.service[threading]>=4.8',
+        'oslo.utils>=8.0',
+        'eventlet>=0.40',
+        'statsd>=4.0',
+        'SQLAlchemy>=2.0',
+        'PyMySQL>=1.1',
+        'psycopg2-binary>=2.9',
+    ],
+    extras_require={
+        'test': ['pytest>=8', 'hypothesis>=6.100'],
+    },
+    entry_points={
+        'console_scripts': [
+            'nova-inflight = inflight.cmd.inflight:main',
+            'inflight = inflight.cmd.manage:main',
+        ],
+        'oslo.config.opts': [
+            'inflight = inflight.opts:list_opts',
+        ],
+    },
+    classifiers=[
+        'Environment :: OpenStack',
+        'Programming Language :: Python :: 3.11',
+    ],
+)
