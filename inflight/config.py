@@ -30,12 +30,19 @@ def check(conf):
     """Read every option now, so that a bad value fails at start, not later."""
     try:
         oslo_messaging.TransportURL.parse(conf)  # registers transport_url
-        for group, group_opts in opts.list_opts():
-            section = conf if group == 'DEFAULT' else conf[group]
-            for opt in group_opts:
+    except oslo_messaging.InvalidTransportURL as e:
+        raise ConfigError('[DEFAULT] transport_url is not a transport URL '
+                          '(for example rabbit://user:pass@host:5672/): %s'
+                          % e)
+    for group, group_opts in opts.list_opts():
+        section = conf if group == 'DEFAULT' else conf[group]
+        for opt in group_opts:
+            try:
                 getattr(section, opt.dest)
-    except (cfg.Error, oslo_messaging.InvalidTransportURL) as e:
-        raise ConfigError(e)
+            except cfg.Error as e:
+                reason = str(e).rpartition(' is not valid: ')[2]
+                raise ConfigError('[%s] %s is not valid: %s'
+                                  % (group, opt.dest, reason))
     if not conf.database.connection:
         raise ConfigError('[database] connection is not set: give the URL of '
                           'the database holding the services table')

@@ -5,12 +5,12 @@ thing as an endpoint object to append to an RPC server's endpoints.
 """
 
 import logging
+import sys
 import threading
 import time
 
 from oslo_config import cfg
 import oslo_messaging
-from oslo_utils import eventletutils
 
 from inflight import probe as probe_msg
 from inflight import rpcapi
@@ -25,8 +25,8 @@ def _start_thread(function, *args):
 
 def concurrency():
     """How this process runs work apart: ('eventlet'|'threading', spawn, sleep)."""
-    if eventletutils.is_monkey_patched('thread'):
-        import eventlet  # only where the process already runs on it
+    eventlet = sys.modules.get('eventlet')  # never imported: never patched
+    if eventlet and eventlet.patcher.is_monkey_patched('thread'):
         return 'eventlet', eventlet.spawn_n, eventlet.sleep
     return 'threading', _start_thread, time.sleep
 
@@ -38,11 +38,12 @@ class InflightEndpoint:
                                    version=rpcapi.BaseAPI.BASE_RPC_API_VERSION)
 
     def __init__(self, host, transport=None, max_sleep=5.0, max_sleeping=100,
-                 clock=time.time):
+                 clock=time.time, sleep=None):
         self.host = host
         self.max_sleep = max_sleep
         self.clock = clock
         self.mode, self._spawn, self._sleep = concurrency()
+        self._sleep = sleep or self._sleep
         self._sleepers = threading.BoundedSemaphore(max_sleeping)
         self._transport = transport
         self._api = None

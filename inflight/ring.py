@@ -16,6 +16,7 @@ class ServiceRing:
         self._order = []      # (topic, host) keys, in ring order
         self._services = {}   # key -> Service
         self._next = 0        # index in _order of the next service to probe
+        self._probed = set()  # keys handed out in this cycle, even if gone
         self.cycles = 0       # completed passes over the ring
         self.refresh(services)
 
@@ -30,13 +31,15 @@ class ServiceRing:
         """Replace the membership with `services`, keeping the place."""
         fresh = {self.key(s): s for s in services}
         with self._lock:
-            done = sum(1 for k in self._order[:self._next] if k in fresh)
-            kept = [k for k in self._order if k in fresh]
-            known = set(kept)
+            known = set(self._order)
             added = sorted(k for k in fresh if k not in known)
-            self._order = kept + added
+            # Probed in this cycle (maybe before leaving and coming back),
+            # then the rest: the cycle goes on where it was.
+            order = [k for k in self._order if k in fresh] + added
+            done = [k for k in order if k in self._probed]
+            self._order = done + [k for k in order if k not in self._probed]
             self._services = fresh
-            self._next = done
+            self._next = len(done)
 
     def next(self):
         """The next service to probe, or None when the ring is empty."""
@@ -45,8 +48,10 @@ class ServiceRing:
                 return None
             if self._next >= len(self._order):
                 self._next = 0
+                self._probed.clear()
                 self.cycles += 1
             key = self._order[self._next]
+            self._probed.add(key)
             self._next += 1
             return self._services[key]
 

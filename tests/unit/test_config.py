@@ -1,0 +1,102 @@
+"""Configuration: defaults, the sample file, and one clear line for bad config."""
+
+import os
+import subprocess
+import sys
+
+from oslo_config import cfg
+from oslo_config import generator
+import pytest
+
+from inflight import config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+
+GOOD = """
+[DEFAULT]
+transport_url = rabbit://guest:guest@127.0.0.1:5672/
+host = prober1
+[database]
+connection = sqlite:////tmp/nova.sqlite
+"""
+
+
+def write(tmp_path, text, name='inflight.conf'):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def parsed(tmp_path, *texts):
+    conf = cfg.ConfigOpts()
+    argv = []
+    for i, text in enumerate(texts):
+        argv += ['--config-file', write(tmp_path, text, '%d.conf' % i)]
+    config.parse_args(conf, argv, 'nova-inflight')
+    config.check(conf)
+    return conf
+
+
+def test_defaults(tmp_path):
+    conf = parsed(tmp_path, GOOD)
+    assert conf.inflight.sleep == 1.0
+    assert conf.statsd.prefix == 'inflight'
+    assert conf.statsd.port == 8125
+    assert conf.control_exchange == 'nova'
+    assert conf.inflight.register_service is False
+
+
+def test_reads_nova_conf_then_inflight_conf(tmp_path):
+    nova = GOOD + '\n[api]\nauth_strategy = keystone\n'
+    conf = parsed(tmp_path, nova, '[inflight]\nsleep = 0.5\n'
+                  '[statsd]\nprefix = cloud1.inflight\n')
+    assert conf.inflight.sleep == 0.5
+    assert conf.statsd.prefix == 'cloud1.inflight'
+    assert conf.database.connection == 'sqlite:////tmp/nova.sqlite'
+
+
+@pytest.mark.parametrize('extra, words', [
+    ('[inflight]\nsleep = soon\n', 'sleep'),
+    ('[inflight]\nprobe_interval = 0\n', 'probe_interval'),
+    ('[statsd]\nport = 99999\n', 'port'),
+    ('[DEFAULT]\ntransport_url = nonsense\n', 'transport_url'),
+    ('[database]\nconnection = not a url\n', 'connection'),
+])
+def test_bad_values_fail_at_start(tmp_path, extra, words):
+    with pytest.raises(config.ConfigError, match=words):
+        parsed(tmp_path, GOOD, extra)
+
+
+def test_missing_database_connection(tmp_path):
+    with pytest.raises(config.ConfigError, match=r'\[database\] connection'):
+        parsed(tmp_path, '[DEFAULT]\nhost = p\n')
+
+
+@pytest.mark.parametrize('args, text', [
+    (['--config-file', '/nonexistent/inflight.conf'], None),
+    (['--config-file', '{conf}'], GOOD + '[inflight]\nsleep = soon\n'),
+    (['--config-file', '{conf}'], '[DEFAULT]\nhost = p\n'),
+    (['--config-file', '{conf}'], '[inflight\nsleep = 1\n'),
+])
+def test_daemon_reports_bad_config_in_one_line(tmp_path, args, text):
+    if text is not None:
+        args = [a.format(conf=write(tmp_path, text)) for a in args]
+    run = subprocess.run([sys.executable, '-m', 'inflight.cmd.inflight'] +
+                         args, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith('nova-inflight: error: ')
+    assert 'Traceback' not in run.stderr
+
+
+def test_sample_config_matches_the_code(tmp_path):
+    out = tmp_path / 'inflight.conf'
+    generator.main(['--config-file',
+                    os.path.join(ROOT, 'etc', 'inflight-config-generator.conf'),
+                    '--output-file', str(out)])
+    with open(os.path.join(ROOT, 'etc', 'inflight.conf')) as sample:
+        assert out.read_text() == sample.read(), (
+            'etc/inflight.conf is stale: regenerate it with '
+            'oslo-config-generator --config-file '
+            'etc/inflight-config-generator.conf')

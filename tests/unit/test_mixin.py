@@ -1,0 +1,117 @@
+"""The service side: answers at once, sleeps apart, bounded and clamped."""
+
+import threading
+
+import pytest
+
+from inflight import mixin
+from inflight import probe
+
+
+class ResultsRecorder:
+    """Stands in for InflightAPI: keeps results, signals each one."""
+
+    def __init__(self):
+        self.results = []
+        self.arrived = threading.Semaphore(0)
+
+    def inflight_result(self, ctxt, host, result):
+        self.results.append((host, result))
+        self.arrived.release()
+
+    def wait(self, count):
+        for _ in range(count):
+            assert self.arrived.acquire(timeout=10), 'no result came'
+
+
+class GatedSleep:
+    """A sleep that records what it was asked and returns when opened."""
+
+    def __init__(self):
+        self.asked = []
+        self.gate = threading.Event()
+
+    def __call__(self, seconds):
+        self.asked.append(seconds)
+        self.gate.wait(10)
+
+
+def endpoint(max_sleep=5.0, max_sleeping=100, sleep=None):
+    e = mixin.InflightEndpoint('cmp1', max_sleep=max_sleep,
+                               max_sleeping=max_sleeping,
+                               sleep=sleep or (lambda s: None))
+    e._api = ResultsRecorder()
+    return e
+
+
+def a_probe(sleep=0.0):
+    return probe.new_probe(1000.0, sleep, 'prober1')._asdict()
+
+
+def test_answers_and_casts_the_result_to_the_prober():
+    e = endpoint()
+    sent = a_probe(sleep=0.0)
+    assert e.inflight({}, sent) is None
+    e._api.wait(1)
+    (host, result), = e._api.results
+    assert host == 'prober1'
+    assert result.id == sent['id'] and result.host == 'cmp1'
+    assert result.replied_at >= result.received_at
+    assert result.slept >= 0
+
+
+def test_runs_on_native_threads_without_eventlet():
+    assert mixin.concurrency()[0] == 'threading'
+
+
+def test_requested_sleep_is_clamped_to_the_maximum():
+    sleep = GatedSleep()
+    sleep.gate.set()
+    e = endpoint(max_sleep=0.5, sleep=sleep)
+    e.inflight({}, a_probe(sleep=1e9))
+    e._api.wait(1)
+    assert sleep.asked == [0.5]
+    assert e._api.results[0][1].requested_sleep == 0.5
+
+
+def test_sleepers_are_bounded_and_extra_probes_dropped():
+    sleep = GatedSleep()
+    e = endpoint(max_sleeping=2, sleep=sleep)
+    for _ in range(3):
+        e.inflight({}, a_probe(sleep=1.0))
+    assert len(sleep.asked) <= 2
+    sleep.gate.set()
+    e._api.wait(2)
+    assert len(e._api.results) == 2
+    e.inflight({}, a_probe())     # room again once they are done
+    e._api.wait(1)
+
+
+@pytest.mark.parametrize('bad', [
+    None, [], {}, {'id': 'x', 'sent_at': 1.0, 'sleep': 'long',
+                   'reply_host': 'p'},
+    {'id': 'x', 'sent_at': 1.0, 'sleep': -1.0, 'reply_host': 'p'},
+    {'id': 'x', 'sent_at': float('inf'), 'sleep': 1.0, 'reply_host': 'p'},
+    {'id': 'x', 'sent_at': 1.0, 'sleep': 1.0, 'reply_host': ''},
+])
+def test_malformed_probes_are_dropped(bad, caplog):
+    e = endpoint()
+    assert e.inflight({}, bad) is None
+    assert 'malformed' in caplog.text
+    assert e._api.results == []
+
+
+def test_mixin_adds_its_endpoint_to_the_manager():
+    class Manager:
+        def __init__(self, host):
+            self.host = host
+            self.additional_endpoints = []
+
+    class ComputeManager(mixin.InflightMixin, Manager):
+        inflight_max_sleep = 0.25
+
+    m = ComputeManager('cmp9')
+    assert m.additional_endpoints == [m.inflight_endpoint]
+    assert m.inflight_endpoint.host == 'cmp9'
+    assert m.inflight_endpoint.max_sleep == 0.25
+    assert m.inflight_endpoint.target.namespace == 'inflight'

@@ -1,0 +1,91 @@
+"""The circular queue: wraps around, and a refresh keeps its place."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from inflight import db
+from inflight import ring
+
+
+def services(*names):
+    return [db.Service(i, name, 'nova-compute', 'compute', None, None)
+            for i, name in enumerate(names)]
+
+
+def hosts(taken):
+    return [s.host for s in taken]
+
+
+def test_hands_out_in_turn_and_wraps_around():
+    r = ring.ServiceRing(services('a', 'b', 'c'))
+    assert hosts(r.next() for _ in range(7)) == list('abcabca')
+    assert r.cycles == 2
+
+
+def test_empty_ring_hands_out_nothing():
+    r = ring.ServiceRing()
+    assert r.next() is None
+    assert r.take(5) == []
+
+
+def test_take_never_repeats_within_one_call():
+    r = ring.ServiceRing(services('a', 'b', 'c'))
+    assert hosts(r.take(2)) == ['a', 'b']
+    assert hosts(r.take(10)) == ['c', 'a', 'b']
+
+
+def test_refresh_appends_new_services_at_the_end_of_the_cycle():
+    r = ring.ServiceRing(services('a', 'b', 'c'))
+    assert hosts(r.take(2)) == ['a', 'b']
+    r.refresh(services('a', 'b', 'c', 'd'))
+    assert hosts(r.take(4)) == ['c', 'd', 'a', 'b']
+
+
+def test_refresh_drops_removed_services_without_losing_the_place():
+    r = ring.ServiceRing(services('a', 'b', 'c', 'd'))
+    assert hosts(r.take(2)) == ['a', 'b']
+    r.refresh(services('b', 'd'))   # a and c disabled
+    assert hosts(r.take(3)) == ['d', 'b']
+    assert r.next().host == 'd'
+
+
+def test_refresh_updates_the_record_handed_out():
+    r = ring.ServiceRing(services('a'))
+    fresh = services('a')[0]._replace(binary='nova-conductor')
+    r.refresh([fresh])
+    assert r.next().binary == 'nova-conductor'
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just('take'), st.integers(1, 12)),
+        st.tuples(st.just('refresh'),
+                  st.sets(st.sampled_from('abcdefghij'), max_size=10))),
+    max_size=40)
+
+
+@given(st.sets(st.sampled_from('abcdefghij')), operations)
+def test_nobody_is_probed_twice_in_a_cycle_and_members_are_not_skipped(
+        start, ops):
+    r = ring.ServiceRing(services(*sorted(start)))
+    members = set(start)
+    in_cycle = []           # hosts handed out since the last wrap
+    present_all_cycle = set(members)
+    for op, arg in ops:
+        if op == 'refresh':
+            r.refresh(services(*sorted(arg)))
+            members = set(arg)
+            present_all_cycle &= members
+            continue
+        for _ in range(arg):
+            cycles = r.cycles
+            service = r.next()
+            if service is None:
+                assert not members
+                break
+            if r.cycles != cycles:   # wrapped: the cycle just ended
+                assert present_all_cycle <= set(in_cycle)
+                in_cycle, present_all_cycle = [], set(members)
+            assert service.host in members
+            assert service.host not in in_cycle
+            in_cycle.append(service.host)
