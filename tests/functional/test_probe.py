@@ -5,6 +5,7 @@ receives what it sends to statsd."""
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -50,12 +51,12 @@ class Processes:
         assert line.split() == ['READY', mode], log.read_text()[-3000:]
         return proc
 
-    def daemon(self, conf_path):
+    def daemon(self, conf_path, **env):
         log = open(self.tmp_path / 'nova-inflight.log', 'a')
         proc = subprocess.Popen(
             [sys.executable, '-m', 'inflight.cmd.inflight',
              '--config-file', conf_path],
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, **env))
         self.procs.append(proc)
         return proc
 
@@ -209,3 +210,19 @@ def test_sighup_reloads_the_configuration(
     log = processes.log()
     assert 'Traceback' not in log
     assert log.count('nova-inflight stopped') == 2   # once per worker
+
+
+def test_tells_systemd_it_is_ready(processes, broker_url, exchange,
+                                   services_db, statsd, tmp_path):
+    db_url, engine = services_db
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / 'notify'))
+    notify.settimeout(30)
+    daemon = processes.daemon(
+        daemon_conf(tmp_path, broker_url, exchange, db_url, statsd.port),
+        NOTIFY_SOCKET=str(tmp_path / 'notify'))
+    assert b'READY=1' in notify.recv(4096).split(b'\n')
+    statsd.wait_for(received_from(statsd, 'inflight', 'inflight.prober_test',
+                                  1))
+    stop_daemon(daemon, statsd)
+    notify.close()
