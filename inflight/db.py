@@ -60,6 +60,8 @@ def create_engine(connection, read_only=True):
             cursor = dbapi_connection.cursor()
             cursor.execute(statement)
             cursor.close()
+            # PostgreSQL: a rollback of the open transaction would undo it.
+            dbapi_connection.commit()
         # oslo.db tested a connection already: start the pool afresh.
         engine.dispose()
     return engine
@@ -120,10 +122,15 @@ class ServiceTable:
 
     def enabled(self):
         """Enabled services now; raises oslo.db errors when the DB fails."""
-        if self._engine is None:
-            self._engine = create_engine(self.connection)
-        return enabled_services(self._engine, self.include_topics,
-                                self.exclude_topics)
+        try:
+            if self._engine is None:
+                self._engine = create_engine(self.connection)
+            return enabled_services(self._engine, self.include_topics,
+                                    self.exclude_topics)
+        except sa.exc.OperationalError as e:   # oslo.db misses some wordings
+            raise db_exc.DBConnectionError(e)
+        except sa.exc.DBAPIError as e:
+            raise db_exc.DBError(e)
 
     def close(self):
         if self._engine is not None:
