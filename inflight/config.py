@@ -8,6 +8,7 @@ import oslo_messaging
 import sqlalchemy as sa
 
 from inflight import opts
+from inflight import probes
 from inflight import version
 
 
@@ -43,6 +44,11 @@ def check(conf):
                 reason = str(e).rpartition(' is not valid: ')[2]
                 raise ConfigError('[%s] %s is not valid: %s'
                                   % (group, opt.dest, reason))
+    unknown = set(conf.inflight.probe_methods.values()) - set(probes.ORDER)
+    if unknown:
+        raise ConfigError('[inflight] probe_methods names unknown kinds %s; '
+                          'kinds are %s' % (', '.join(sorted(unknown)),
+                                            ', '.join(probes.ORDER)))
     if not conf.database.connection:
         raise ConfigError('[database] connection is not set: give the URL of '
                           'the database holding the services table')

@@ -5,6 +5,7 @@ import logging
 import oslo_messaging
 from oslo_service import periodic_task
 
+from inflight import deaf
 from inflight import rpcapi
 
 LOG = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class InflightManager(periodic_task.PeriodicTasks):
     def refresh_services(self, context):
         """Read the services table once, and refresh the ring from it."""
         try:
+            read_at = deaf.utcnow()
             services = self._list_services()
         except Exception as e:  # noqa: BLE001 - keep the last known ring
             if not self._db_failing:
@@ -46,7 +48,7 @@ class InflightManager(periodic_task.PeriodicTasks):
             LOG.info('Reading the services table again')
         self._db_failing = False
         before = len(self.ring)
-        self.ring.refresh(services)
+        self.ring.refresh(services, read_at)
         if len(self.ring) != before:
             LOG.info('Probing %d enabled services', len(self.ring))
 

@@ -66,10 +66,27 @@ class Metrics:
         self._count(services, 'late')
 
     def received(self, service, timings):
-        """The timings (sent in ms) of one probe whose result came back."""
+        """The timings (sent in ms) of one probe that came back.
+
+        A phase that the probe's kind does not measure (None) is not sent.
+        """
         def fill(pipe):
             for phase, seconds in timings._asdict().items():
-                pipe.timing(metric_name(service.topic, service.host, phase),
-                            seconds * 1000.0)
+                if seconds is not None:
+                    pipe.timing(metric_name(service.topic, service.host,
+                                            phase), seconds * 1000.0)
             pipe.incr(metric_name(service.topic, service.host, 'received'))
+        self._send(fill)
+
+    def deaf(self, service, deaf):
+        """Gauge `deaf`: 1 while the service is up but deaf, else 0."""
+        self._send(lambda pipe: pipe.gauge(
+            metric_name(service.topic, service.host, 'deaf'), int(deaf)))
+
+    def method(self, service, kind, kinds):
+        """Gauges `method.<kind>`: 1 for the kind the service answers, 0 else."""
+        def fill(pipe):
+            for each in kinds:
+                pipe.gauge(metric_name(service.topic, service.host,
+                                       'method.' + each), int(each == kind))
         self._send(fill)

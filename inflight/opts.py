@@ -17,6 +17,9 @@ host_opts = [
                sample_default='<server-hostname>',
                help='Name of this host, as in the services table. Results '
                     'of probes come back to the queue inflight.<host>.'),
+    cfg.IntOpt('service_down_time', default=60, min=1,
+               help='Seconds since its last heartbeat (last_seen_up) after '
+                    'which Nova deems a service down; read from nova.conf.'),
 ]
 
 inflight_opts = [
@@ -44,6 +47,20 @@ inflight_opts = [
                 help='Probe only services with these topics (empty: all).'),
     cfg.ListOpt('exclude_topics', default=[],
                 help='Never probe services with these topics.'),
+    cfg.DictOpt('probe_methods', default={},
+                help='Kind of probe to use for every service of a topic, '
+                     'instead of finding it out: topic:kind pairs, kind one '
+                     'of inflight (the mixin), baseapi (Nova\'s ping), '
+                     'oslo_rpc_server_ping (servers with rpc_ping_enabled).'),
+    cfg.FloatOpt('richer_retry_interval', default=300.0, min=0.0,
+                 help='Seconds after which a service answering only a ping '
+                      'is tried on the inflight mixin again.'),
+    cfg.IntOpt('max_calls', default=32, min=1,
+               help='Ping calls out at once; each waits up to probe_timeout '
+                    'for its answer, apart from the periodic task.'),
+    cfg.IntOpt('deaf_after', default=3, min=1,
+               help='Probes lost in a row after which a service that is up '
+                    'by its heartbeat is reported deaf.'),
     cfg.BoolOpt('register_service', default=False,
                 help='Add (or refresh) this prober\'s own row in the '
                      'services table at start, so that it probes itself '

@@ -18,6 +18,7 @@ class ServiceRing:
         self._next = 0        # index in _order of the next service to probe
         self._probed = set()  # keys handed out in this cycle, even if gone
         self.cycles = 0       # completed passes over the ring
+        self.read_at = None   # when the services were read (naive UTC)
         self.refresh(services)
 
     @staticmethod
@@ -27,10 +28,11 @@ class ServiceRing:
     def __len__(self):
         return len(self._order)
 
-    def refresh(self, services):
+    def refresh(self, services, read_at=None):
         """Replace the membership with `services`, keeping the place."""
         fresh = {self.key(s): s for s in services}
         with self._lock:
+            self.read_at = read_at
             known = set(self._order)
             added = sorted(k for k in fresh if k not in known)
             # Probed in this cycle (maybe before leaving and coming back),

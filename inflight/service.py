@@ -7,7 +7,9 @@ import oslo_messaging
 from oslo_service.backend import base
 
 from inflight import db
+from inflight import deaf
 from inflight import manager
+from inflight import methods
 from inflight import metrics
 from inflight import mixin
 from inflight import prober
@@ -36,16 +38,22 @@ class InflightService(base.ServiceBase):
             self.transport = oslo_messaging.get_rpc_transport(conf)
         statsd = metrics.Metrics(conf.statsd.host, conf.statsd.port,
                                  conf.statsd.prefix)
-        self.prober = prober.Prober(self.api_for, statsd, conf.host,
-                                    conf.inflight.sleep,
-                                    conf.inflight.probe_timeout)
+        services = ring.ServiceRing()
+        watch = deaf.DeafWatch(statsd, conf.inflight.deaf_after,
+                               conf.service_down_time,
+                               read_at=lambda: services.read_at)
+        self.prober = prober.Prober(
+            self.api_for, statsd, conf.host, conf.inflight.sleep,
+            conf.inflight.probe_timeout,
+            methods.MethodBook(conf.inflight.probe_methods,
+                               conf.inflight.richer_retry_interval),
+            on_outcome=[watch.outcome], max_calls=conf.inflight.max_calls)
         self._table = db.ServiceTable(conf.database.connection,
                                       conf.inflight.include_topics,
                                       conf.inflight.exclude_topics)
         if conf.inflight.register_service:
             self._register()
-        self.manager = manager.InflightManager(conf, self.prober,
-                                               ring.ServiceRing(),
+        self.manager = manager.InflightManager(conf, self.prober, services,
                                                self._table.enabled)
         endpoints = [self.manager,
                      mixin.InflightEndpoint.from_conf(conf, self.transport)]

@@ -1,10 +1,14 @@
-"""The prober's accounting: every probe ends received or lost, exactly once."""
+"""The prober: every probe ends received or lost, exactly once, and falls
+back to the pings a service answers when it does not answer the mixin."""
 
 import collections
+import queue
 
+import oslo_messaging
 import pytest
 
 from inflight import db
+from inflight import methods
 from inflight import metrics
 from inflight import probe
 from inflight import prober
@@ -21,92 +25,188 @@ class Clock:
         return self.now
 
 
-class CastRecorder:
-    """Stands in for BaseAPI: keeps the probes cast, or fails for `down`."""
+class FakeAPI:
+    """Stands in for BaseAPI and its RPC client.
 
-    def __init__(self, down=()):
-        self.probes = []
-        self.down = set(down)
+    `answers[host]` is the set of kinds that host answers; a ping of another
+    kind is unsupported (or times out, for hosts in `deaf`).
+    """
+
+    def __init__(self, answers=None, deaf=(), down=()):
+        self.answers = answers or {}
+        self.deaf, self.down = set(deaf), set(down)
+        self.casts = []
+        self.calls = []
+        self.client = self
 
     def inflight(self, ctxt, host, probe):
         if host in self.down:
             raise ConnectionError('broker unreachable')
-        self.probes.append((host, probe))
+        self.casts.append((host, probe))
+
+    def prepare(self, server, namespace=None, **kwargs):
+        self._server, self._namespace = server, namespace
+        return self
+
+    def call(self, ctxt, method, **kwargs):
+        kind = 'baseapi' if self._namespace == 'baseapi' else method
+        self.calls.append((self._server, kind))
+        if self._server in self.deaf:
+            raise oslo_messaging.MessagingTimeout('no answer')
+        if kind not in self.answers.get(self._server, ()):
+            raise oslo_messaging.UnsupportedVersion('1.0', method)
+        return kwargs if kind == 'baseapi' else 'pong'
 
 
-def answer(p, received_at, slept=None):
-    """The result a service would send back for probe `p`."""
-    return probe.Result(p.id, 'cmp', received_at, received_at + p.sleep,
-                        p.sleep, p.sleep if slept is None else slept
-                        )._asdict()
+class Harness:
+    def __init__(self, statsd, api, retry=300.0):
+        self.api = api
+        self.wall, self.mono = Clock(), Clock()
+        self.outcomes = queue.Queue()
+        book = methods.MethodBook(richer_retry_interval=retry,
+                                  monotonic=self.mono)
+        self.prober = prober.Prober(
+            lambda topic: api,
+            metrics.Metrics('127.0.0.1', statsd.port, 'inflight'),
+            'prober1', sleep=1.0, timeout=2.0, method_book=book,
+            on_outcome=[lambda *o: self.outcomes.put(o)],
+            clock=self.wall, monotonic=self.mono)
+
+    def outcome(self):
+        return self.outcomes.get(timeout=10)
+
+    def answer_last_cast(self, received_after=0.25, slept=1.1):
+        host, sent = self.api.casts[-1]
+        result = probe.Result(sent.id, host, sent.sent_at + received_after,
+                              sent.sent_at + received_after + slept, 1.0,
+                              slept)
+        return self.prober.receive(result._asdict())
+
+    def expire_all(self):
+        self.mono.now += 3.01     # past sleep + timeout
+        return self.prober.expire()
 
 
 @pytest.fixture
-def setup(statsd):
-    wall, mono, api = Clock(), Clock(), CastRecorder()
-    p = prober.Prober(lambda topic: api,
-                      metrics.Metrics('127.0.0.1', statsd.port, 'inflight'),
-                      'prober1', sleep=1.0, timeout=2.0, clock=wall,
-                      monotonic=mono)
-    return p, api, wall, mono
+def harness(statsd):
+    return lambda *args, **kwargs: Harness(statsd, *args, **kwargs)
 
 
-def test_a_result_is_timed_and_counted_received(setup, statsd):
-    p, api, wall, mono = setup
-    assert p.send([CMP1]) == [CMP1]
-    (host, sent), = api.probes
+def test_a_result_is_timed_and_counted_received(harness, statsd):
+    h = harness(FakeAPI())
+    h.prober.send([CMP1])
+    (host, sent), = h.api.casts
     assert host == 'cmp1' and sent.reply_host == 'prober1'
-    wall.now += 1.5
-    service, t = p.receive(answer(sent, received_at=sent.sent_at + 0.25,
-                                  slept=1.1))
-    assert service == CMP1
+    h.wall.now += 1.5
+    t = h.answer_last_cast(received_after=0.25, slept=1.1)
     assert t.to_service == pytest.approx(0.25)
     assert t.round_trip == pytest.approx(1.5)
     assert t.overhead == pytest.approx(0.1)
-    assert p.counts == collections.Counter({'sent': 1, 'received': 1})
-    statsd.wait_for(lambda m: len(m) >= 7)
+    assert h.outcome() == (CMP1, 'inflight', t)
+    assert h.prober.counts == collections.Counter(sent=1, received=1)
+    statsd.wait_for(lambda m: statsd.values(
+        'inflight.compute.cmp1.method.inflight') == [1])
+    statsd.wait_for(lambda m: statsd.total('.received') == 1)
     assert statsd.values('inflight.compute.cmp1.round_trip') == [
         pytest.approx(1500.0)]
-    assert statsd.total('.received') == 1
 
 
-def test_overdue_probe_is_lost_once_then_late_once(setup, statsd):
-    p, api, wall, mono = setup
-    p.send([CMP1])
-    (_, sent), = api.probes
-    mono.now += 2.9
-    assert p.expire() == []
-    mono.now += 0.2          # past sleep + timeout
-    assert p.expire() == [CMP1]
-    assert p.expire() == []
-    assert p.abandon() == []
-    result = answer(sent, sent.sent_at + 1)
-    assert p.receive(result) is None
-    assert p.receive(result) is None   # a duplicate is not late again
-    assert p.counts == collections.Counter({'sent': 1, 'lost': 1, 'late': 1, 'rejected': 1})
+def test_a_mixin_service_that_stops_answering_is_lost_once_then_late(
+        harness, statsd):
+    h = harness(FakeAPI())
+    h.prober.send([CMP1])
+    h.answer_last_cast()
+    h.prober.send([CMP1])
+    (_, sent) = h.api.casts[-1]
+    h.mono.now += 2.9
+    assert h.prober.expire() == []
+    assert h.expire_all() == [CMP1]
+    assert h.prober.expire() == []
+    assert h.api.calls == []            # it answered the mixin: no fallback
+    result = probe.Result(sent.id, 'cmp1', 1.0, 2.0, 1.0, 1.0)._asdict()
+    assert h.prober.receive(result) is None
+    assert h.prober.receive(result) is None   # a duplicate: not late again
+    assert h.prober.counts == collections.Counter(
+        sent=2, received=1, lost=1, late=1, rejected=1)
     statsd.wait_for(lambda m: statsd.total('.late') == 1)
     assert statsd.total('.lost') == 1
 
 
-def test_failed_cast_counts_sent_and_lost_at_once(statsd):
-    api = CastRecorder(down={'cmp2'})
-    p = prober.Prober(lambda topic: api,
-                      metrics.Metrics('127.0.0.1', statsd.port, 'inflight'),
-                      'prober1', sleep=0.0, timeout=1.0)
-    assert p.send([CMP1, CMP2]) == [CMP1]
-    assert p.pending() == 1
-    assert p.counts == collections.Counter({'sent': 2, 'lost': 1})
-    statsd.wait_for(lambda m: statsd.total('.lost') == 1)
-    assert statsd.total('compute.cmp2.lost') == 1
+def test_falls_back_to_the_ping_the_service_answers_and_remembers_it(
+        harness, statsd):
+    h = harness(FakeAPI(answers={'cmp1': {'oslo_rpc_server_ping'}}))
+    h.prober.send([CMP1])
+    assert h.expire_all() == [CMP1]     # no result from the mixin...
+    service, kind, t = h.outcome()      # ...nor baseapi: the oslo ping
+    assert (service, kind) == (CMP1, 'oslo_rpc_server_ping')
+    assert t.to_service is None and t.round_trip >= 0
+    assert h.api.calls == [('cmp1', 'baseapi'),
+                           ('cmp1', 'oslo_rpc_server_ping')]
+    h.prober.send([CMP1])               # remembered: straight to the ping
+    assert h.outcome()[1] == 'oslo_rpc_server_ping'
+    assert len(h.api.casts) == 1
+    assert h.prober.counts == collections.Counter(sent=2, received=2)
+    statsd.wait_for(lambda m: statsd.total('.received') == 2)
+    assert statsd.values(
+        'inflight.compute.cmp1.method.oslo_rpc_server_ping') == [1]
+    assert statsd.values('inflight.compute.cmp1.method.inflight') == [0]
+    assert statsd.values('inflight.compute.cmp1.to_service') == []
+    assert len(statsd.values('inflight.compute.cmp1.round_trip')) == 2
 
 
-def test_abandon_counts_every_probe_out_lost(setup):
-    p, api, wall, mono = setup
-    p.send([CMP1, CMP2])
-    assert p.wait_settled(0.01) is False
-    assert sorted(s.host for s in p.abandon()) == ['cmp1', 'cmp2']
-    assert p.pending() == 0
-    assert p.wait_settled(0) is True
+def test_tries_the_richer_kind_again_now_and_then(harness, statsd):
+    api = FakeAPI(answers={'cmp1': {'baseapi'}})
+    h = harness(api, retry=60.0)
+    h.prober.send([CMP1])
+    h.expire_all()
+    assert h.outcome()[1] == 'baseapi'
+    h.mono.now += 60
+    h.prober.send([CMP1])               # the mixin again: still no answer
+    assert len(api.casts) == 2
+    h.expire_all()
+    assert h.outcome()[1] == 'baseapi'  # handed back, not lost
+    h.mono.now += 60
+    h.prober.send([CMP1])               # the mixin again; now it answers
+    h.answer_last_cast()
+    assert h.outcome()[1] == 'inflight'
+    h.prober.send([CMP1])
+    assert len(api.casts) == 4
+    assert h.prober.counts == collections.Counter(sent=4, received=3)
+    statsd.wait_for(lambda m: statsd.values(
+        'inflight.compute.cmp1.method.inflight') == [0, 1])
+    assert statsd.values('inflight.compute.cmp1.method.baseapi') == [1, 0]
+
+
+def test_a_service_answering_nothing_counts_one_lost_per_probe(harness):
+    h = harness(FakeAPI(deaf={'cmp1'}))
+    h.prober.send([CMP1])
+    h.expire_all()
+    assert h.outcome() == (CMP1, 'oslo_rpc_server_ping', None)
+    assert h.api.calls == [('cmp1', 'baseapi'),
+                           ('cmp1', 'oslo_rpc_server_ping')]
+    assert h.prober.counts == collections.Counter(sent=1, lost=1)
+    h.prober.send([CMP1])               # the next probe starts over
+    assert len(h.api.casts) == 2
+
+
+def test_failed_cast_falls_back_then_counts_lost(harness, statsd):
+    h = harness(FakeAPI(down={'cmp2'}, deaf={'cmp2'}))
+    h.prober.send([CMP1, CMP2])
+    assert h.outcome() == (CMP2, 'oslo_rpc_server_ping', None)
+    assert h.prober.pending() == 1      # CMP1's cast waits for its result
+    statsd.wait_for(lambda m: statsd.total('compute.cmp2.lost') == 1)
+    assert statsd.total('compute.cmp2.sent') == 1
+
+
+def test_abandon_counts_every_probe_out_lost_without_fallback(harness):
+    h = harness(FakeAPI())
+    h.prober.send([CMP1, CMP2])
+    assert h.prober.wait_settled(0.01) is False
+    assert sorted(s.host for s in h.prober.abandon()) == ['cmp1', 'cmp2']
+    assert h.api.calls == []
+    assert h.prober.pending() == 0
+    assert h.prober.wait_settled(0) is True
+    assert h.prober.counts == collections.Counter(sent=2, lost=2)
 
 
 @pytest.mark.parametrize('bad', [
@@ -118,9 +218,9 @@ def test_abandon_counts_every_probe_out_lost(setup):
     {'id': 'p', 'host': 'h', 'received_at': 1.0, 'replied_at': 1.0,
      'requested_sleep': 1.0, 'slept': -1.0},
 ])
-def test_malformed_results_are_rejected(setup, bad):
-    p, api, wall, mono = setup
-    p.send([CMP1])
-    assert p.receive(bad) is None
-    assert p.counts['rejected'] == 1
-    assert p.pending() == 1
+def test_malformed_results_are_rejected(harness, bad):
+    h = harness(FakeAPI())
+    h.prober.send([CMP1])
+    assert h.prober.receive(bad) is None
+    assert h.prober.counts['rejected'] == 1
+    assert h.prober.pending() == 1

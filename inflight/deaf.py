@@ -1,0 +1,85 @@
+"""Up but deaf: a service whose heartbeat says up while it answers no probe.
+
+Up is Nova's rule: `last_seen_up` (else `created_at`) within
+`service_down_time` of the moment the services table was read.
+"""
+
+import datetime
+import logging
+import threading
+
+LOG = logging.getLogger(__name__)
+
+
+def utcnow():
+    """Now, as Nova stores times: naive UTC."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def is_up(service, read_at, down_time):
+    """Nova's verdict on `service`, as of its row read at `read_at`."""
+    seen = service.last_seen_up or service.created_at
+    if seen is None:
+        return False
+    return abs((read_at - seen).total_seconds()) <= down_time
+
+
+class DeafWatch:
+    """Counts lost probes in a row per service; flags the up ones past a limit."""
+
+    def __init__(self, metrics, deaf_after, down_time, read_at=utcnow):
+        self._metrics = metrics
+        self.deaf_after = deaf_after
+        self.down_time = down_time
+        self._read_at = read_at
+        self._lost_in_row = {}
+        self._deaf = set()
+        self._gauged = {}   # key -> last value sent (statsd keeps gauges)
+        self._lock = threading.Lock()
+
+    def is_deaf(self, service):
+        return (service.topic, service.host) in self._deaf
+
+    def outcome(self, service, kind, timings):
+        """A probe's end, as the prober reports it (timings None: lost)."""
+        if timings is None:
+            self.lost(service)
+        else:
+            self.answered(service)
+
+    def answered(self, service):
+        """A probe came back: whatever it was, the service hears."""
+        key = (service.topic, service.host)
+        with self._lock:
+            self._lost_in_row.pop(key, None)
+            was_deaf = key in self._deaf
+            self._deaf.discard(key)
+        if was_deaf:
+            LOG.info('%s.%s answers probes again', *key)
+        self._gauge(service, False)
+
+    def lost(self, service):
+        """A probe was lost; flag the service deaf if its heartbeat says up."""
+        key = (service.topic, service.host)
+        read_at = self._read_at()
+        up = read_at is not None and is_up(service, read_at, self.down_time)
+        with self._lock:
+            lost = self._lost_in_row[key] = self._lost_in_row.get(key, 0) + 1
+            now_deaf = up and lost >= self.deaf_after
+            newly = now_deaf and key not in self._deaf
+            if now_deaf:
+                self._deaf.add(key)
+            else:
+                self._deaf.discard(key)
+        if newly:
+            LOG.warning('%s.%s is up by its heartbeat but deaf: it lost %d '
+                        'probes in a row', key[0], key[1], lost)
+        self._gauge(service, now_deaf)
+
+    def _gauge(self, service, deaf):
+        key = (service.topic, service.host)
+        with self._lock:
+            if self._gauged.get(key) == deaf:
+                return
+            self._gauged[key] = deaf
+        self._metrics.deaf(service, deaf)
