@@ -27,7 +27,7 @@ def parse_args(conf, argv, prog):
         raise ConfigError(e)
 
 
-def check(conf):
+def check(conf, need_database=True):
     """Read every option now, so that a bad value fails at start, not later."""
     try:
         oslo_messaging.TransportURL.parse(conf)  # registers transport_url
@@ -49,6 +49,8 @@ def check(conf):
         raise ConfigError('[inflight] probe_methods names unknown kinds %s; '
                           'kinds are %s' % (', '.join(sorted(unknown)),
                                             ', '.join(probes.ORDER)))
+    if not need_database:
+        return
     if not conf.database.connection:
         raise ConfigError('[database] connection is not set: give the URL of '
                           'the database holding the services table')

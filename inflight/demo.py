@@ -45,7 +45,6 @@ def set_defaults(conf):
     conf.set_default('refresh_interval', 5.0, group='inflight')
     conf.set_default('register_service', True, group='inflight')
     conf.set_default('connection', 'sqlite://', group='database')
-    conf.set_default('use_stderr', True)   # the timings alone on stdout
     # amqp warns of deliveries racing a closing channel when the demo stops.
     conf.set_default('default_log_levels',
                      log.get_default_log_levels() + ['amqp=ERROR'])

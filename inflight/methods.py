@@ -1,13 +1,15 @@
 """Which kind of probe each service answers, learnt from the probes themselves.
 
-Until a service answers, each probe tries the kinds richest first (the
-inflight mixin, then Nova's baseapi ping, then oslo_rpc_server_ping): one
-that fails (no result, or unsupported) hands the probe on to the next. Once
-it answered a kind, the service stays on it, even while probes are lost: it
-is deaf then, it did not lose the method. A service on a poorer kind is
-tried on the richest one again now and then.
+Each probe follows a plan: kinds to try in turn, the next one as soon as
+one fails (no result, or unsupported). A service not heard from yet gets
+every kind, richest first (the inflight mixin, then Nova's baseapi ping,
+then oslo_rpc_server_ping). Once it answered one, it gets that kind only,
+so that a deaf service is found out in one probe timeout; now and then the
+richest kind is tried first again, and after `relearn_after` probes lost in
+a row every kind is tried again, in case the service lost its mixin.
 """
 
+import collections
 import logging
 import threading
 import time
@@ -16,79 +18,68 @@ from inflight import probes
 
 LOG = logging.getLogger(__name__)
 
+Plan = collections.namedtuple('Plan', 'kinds made_at')
+
 
 class _State:
-    __slots__ = ('kind', 'answered', 'richer_tried_at')
+    __slots__ = ('kind', 'learnt_at', 'richer_tried_at', 'missed')
 
-    def __init__(self, kind, now):
-        self.kind = kind
-        self.answered = False
+    def __init__(self, now):
+        self.kind = None          # the kind it answers, once known
+        self.learnt_at = now      # when that was learnt
         self.richer_tried_at = now
+        self.missed = 0           # plans in a row of which no kind answered
 
 
 class MethodBook:
     """Remembers, per (topic, host), the kind of probe that works."""
 
     def __init__(self, overrides=None, richer_retry_interval=300.0,
-                 monotonic=time.monotonic):
+                 relearn_after=3, monotonic=time.monotonic):
         self.overrides = dict(overrides or {})
         self.richer_retry_interval = richer_retry_interval
+        self.relearn_after = relearn_after
         self._monotonic = monotonic
         self._states = {}
         self._lock = threading.Lock()
 
     def _state(self, service):
         key = (service.topic, service.host)
-        state = self._states.get(key)
-        if state is None:
-            state = self._states[key] = _State(probes.ORDER[0],
-                                               self._monotonic())
-        return state
+        if key not in self._states:
+            self._states[key] = _State(self._monotonic())
+        return self._states[key]
 
-    def kind_of(self, service):
-        """The kind the service is known (or presumed) to answer."""
+    def plan(self, service):
+        """The kinds to try, in turn, for the next probe of `service`."""
+        now = self._monotonic()
         if service.topic in self.overrides:
-            return self.overrides[service.topic]
-        with self._lock:
-            return self._state(service).kind
-
-    def choose(self, service):
-        """The kind of the next probe: the known one, or now and then the richest."""
-        if service.topic in self.overrides:
-            return self.overrides[service.topic]
+            return Plan((self.overrides[service.topic],), now)
         with self._lock:
             state = self._state(service)
-            now = self._monotonic()
-            if (state.kind != probes.ORDER[0] and state.answered and
+            if state.kind is None or state.missed >= self.relearn_after:
+                return Plan(probes.ORDER, now)
+            if (state.kind != probes.ORDER[0] and
                     now - state.richer_tried_at >= self.richer_retry_interval):
                 state.richer_tried_at = now
-                return probes.ORDER[0]
-            return state.kind
+                return Plan((probes.ORDER[0], state.kind), now)
+            return Plan((state.kind,), now)
 
-    def answered(self, service, kind):
+    def answered(self, service, kind, plan):
         """A probe of `kind` came back; True when that is news."""
         with self._lock:
             state = self._state(service)
-            changed = state.kind != kind or not state.answered
-            state.kind, state.answered = kind, True
-        if changed:
-            LOG.info('%s.%s answers %s probes', service.topic, service.host,
-                     kind)
-        return changed
+            if plan.made_at < state.learnt_at:
+                return False      # the answer to a plan made before we knew
+            state.missed = 0
+            if state.kind == kind:
+                return False
+            state.kind, state.learnt_at = kind, self._monotonic()
+        LOG.info('%s.%s answers %s probes', service.topic, service.host, kind)
+        return True
 
-    def failed(self, service, kind, tried):
-        """A probe of `kind` failed; the kind to try it with now, or None."""
-        if service.topic in self.overrides:
-            return None
+    def missed(self, service, plan):
+        """No kind of `plan` answered."""
         with self._lock:
             state = self._state(service)
-            if state.answered and kind == state.kind:
-                return None        # it answered this kind before: deaf
-            if state.answered:     # a richer kind, tried now and then
-                return state.kind if state.kind not in tried else None
-        # Not heard on any kind yet: hand the probe on to the next kind;
-        # the next probe starts the round over from the richest.
-        LOG.debug('%s.%s did not answer %s', service.topic, service.host, kind)
-        following = probes.ORDER[probes.ORDER.index(kind) + 1:]
-        untried = [k for k in following if k not in tried]
-        return untried[0] if untried else None
+            if plan.made_at >= state.learnt_at:
+                state.missed += 1

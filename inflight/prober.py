@@ -21,7 +21,7 @@ from inflight import timings
 LOG = logging.getLogger(__name__)
 
 Pending = collections.namedtuple('Pending',
-                                 'service tried sent_at deadline')
+                                 'service plan step sent_at deadline')
 
 INFLIGHT = probes.ORDER[0]
 
@@ -71,62 +71,66 @@ class Prober:
         self._count(sent=len(services))
         self._metrics.sent(services)
         for service in services:
-            self._send(service, self.methods.choose(service), ())
+            self._send(service, self.methods.plan(service), 0)
 
-    def _send(self, service, kind, tried):
+    def _send(self, service, plan, step):
+        """Send the probe as the plan's kind number `step`."""
+        kind = plan.kinds[step]
         probe = probe_msg.new_probe(self._clock(), self.sleep,
                                     self.reply_host)
         if kind != INFLIGHT:
             with self._lock:
                 self._calls_out += 1
-            self._calls.submit(self._call, service, kind, tried, probe)
+            self._calls.submit(self._call, service, plan, step, probe)
             return
         deadline = self._monotonic() + self.sleep + self.timeout
         with self._lock:
-            self._pending[probe.id] = Pending(service, tried, probe.sent_at,
-                                              deadline)
+            self._pending[probe.id] = Pending(service, plan, step,
+                                              probe.sent_at, deadline)
         try:
             probes.send(kind, self._api_for(service.topic), service.host,
                         probe, self.timeout)
+            return
         except Exception as e:  # noqa: BLE001 - one service's fault
             LOG.warning('Could not send a probe to %s.%s: %s',
                         service.topic, service.host, e)
-            with self._lock:
-                self._pending.pop(probe.id, None)
-            self._failed(service, kind, tried)
+        with self._lock:
+            self._pending.pop(probe.id, None)
+        self._failed(service, plan, step)
 
-    def _call(self, service, kind, tried, probe):
+    def _call(self, service, plan, step, probe):
         """Run one ping call (in a pool thread) and account for it."""
+        kind = plan.kinds[step]
         try:
             if self._stopping:
-                self._failed(service, kind, tried)
+                self._failed(service, plan, step)
                 return
             try:
                 probes.send(kind, self._api_for(service.topic), service.host,
                             probe, self.timeout)
-            except probes.Unsupported:
-                self._failed(service, kind, tried)
-            except Exception as e:  # noqa: BLE001 - timeouts, broker faults
+                answered = True
+            except Exception as e:  # noqa: BLE001 - unsupported, timeouts
                 LOG.debug('%s to %s.%s failed: %s', kind, service.topic,
                           service.host, e)
-                self._failed(service, kind, tried)
-            else:
+                answered = False
+            if answered:
                 round_trip = self._clock() - probe.sent_at
-                self._received(service, kind, timings.Timings(
+                self._received(service, plan, kind, timings.Timings(
                     None, None, None, None, round_trip))
+            else:
+                self._failed(service, plan, step)
         finally:
             with self._lock:
                 self._calls_out -= 1
                 self._settled.notify_all()
 
-    def _failed(self, service, kind, tried):
-        """Hand the probe on to the next kind, or count it lost."""
-        following = None if self._stopping else self.methods.failed(
-            service, kind, tried)
-        if following:
-            self._send(service, following, tried + (kind,))
-        else:
-            self._lose(service, kind)
+    def _failed(self, service, plan, step):
+        """Hand the probe on to the plan's next kind, or count it lost."""
+        if step + 1 < len(plan.kinds) and not self._stopping:
+            self._send(service, plan, step + 1)
+            return
+        self.methods.missed(service, plan)
+        self._lose(service, plan.kinds[step])
 
     def _lose(self, service, kind):
         self._count(lost=1)
@@ -135,8 +139,8 @@ class Prober:
         for listener in self._on_outcome:
             listener(service, kind, None)
 
-    def _received(self, service, kind, breakdown):
-        if self.methods.answered(service, kind):
+    def _received(self, service, plan, kind, breakdown):
+        if self.methods.answered(service, kind, plan):
             self._metrics.method(service, kind, probes.ORDER)
         self._count(received=1)
         self._metrics.received(service, breakdown)
@@ -170,7 +174,7 @@ class Prober:
                             result.id, result.host)
             return None
         breakdown = timings.breakdown(pending.sent_at, result, back_at)
-        self._received(pending.service, INFLIGHT, breakdown)
+        self._received(pending.service, pending.plan, INFLIGHT, breakdown)
         return breakdown
 
     def expire(self):
@@ -182,6 +186,16 @@ class Prober:
         with self._settled:
             return self._settled.wait_for(
                 lambda: not self._pending and not self._calls_out, timeout)
+
+    def drain(self, timeout, tick=0.05):
+        """Wait up to `timeout` seconds for the probes out, still handing
+        overdue ones on to their next kind; True if all ended."""
+        deadline = self._monotonic() + timeout
+        while not self.wait_settled(tick):
+            if self._monotonic() >= deadline:
+                return False
+            self.expire()
+        return True
 
     def abandon(self):
         """At shutdown: count every probe still out lost, and stop the calls."""
@@ -200,15 +214,12 @@ class Prober:
                 del self._pending[probe_id]
                 due.append((probe_id, pending))
         for probe_id, pending in due:
-            handed_on = not self._stopping and self.methods.failed(
-                pending.service, INFLIGHT, pending.tried)
+            last = (pending.step + 1 == len(pending.plan.kinds) or
+                    self._stopping)
             with self._lock:
-                self._lost[probe_id] = (pending.service, not handed_on)
+                # A result after this is late only if the probe counts lost.
+                self._lost[probe_id] = (pending.service, last)
                 while len(self._lost) > self._remember_lost:
                     self._lost.popitem(last=False)
-            if handed_on:
-                self._send(pending.service, handed_on,
-                           pending.tried + (INFLIGHT,))
-            else:
-                self._lose(pending.service, INFLIGHT)
+            self._failed(pending.service, pending.plan, pending.step)
         return [pending.service for _, pending in due]

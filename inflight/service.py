@@ -46,7 +46,8 @@ class InflightService(base.ServiceBase):
             self.api_for, statsd, conf.host, conf.inflight.sleep,
             conf.inflight.probe_timeout,
             methods.MethodBook(conf.inflight.probe_methods,
-                               conf.inflight.richer_retry_interval),
+                               conf.inflight.richer_retry_interval,
+                               relearn_after=conf.inflight.deaf_after),
             on_outcome=[watch.outcome], max_calls=conf.inflight.max_calls)
         self._table = db.ServiceTable(conf.database.connection,
                                       conf.inflight.include_topics,
@@ -99,7 +100,7 @@ class InflightService(base.ServiceBase):
             return
         self._stopping.set()
         self._ticker.join()
-        settled = self.prober.wait_settled(
+        settled = self.prober.drain(
             self.conf.inflight.sleep + self.conf.inflight.probe_timeout)
         self._server.stop()
         self._server.wait()

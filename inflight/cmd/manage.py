@@ -1,4 +1,5 @@
-"""inflight: the operator's command (`inflight db sync`, `inflight demo`)."""
+"""inflight: the operator's command (`inflight ping`, `inflight db sync`,
+`inflight demo`)."""
 
 import sys
 
@@ -8,6 +9,8 @@ from oslo_log import log
 from inflight import config
 from inflight import db
 from inflight import demo
+from inflight import ping
+from inflight import probes
 
 
 def db_sync(conf):
@@ -26,7 +29,42 @@ def run_demo(conf):
     return demo.run(conf, conf.command.duration)
 
 
+def run_ping(conf):
+    """Probe one service like ping(8): each probe's breakdown, then a summary."""
+    args = conf.command
+    return ping.run(conf, args.service_topic, args.service_host, args.count,
+                    args.interval, args.method, args.json)
+
+
+def positive(kind):
+    def parse(text):
+        value = kind(text)
+        if value <= 0:
+            raise ValueError(text)
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def add_command_parsers(subparsers):
+    ping_parser = subparsers.add_parser('ping', help=run_ping.__doc__)
+    ping_parser.add_argument('service_topic', metavar='TOPIC',
+                             help='the service\'s topic, e.g. compute')
+    ping_parser.add_argument('service_host', metavar='HOST',
+                             help='the service\'s host')
+    ping_parser.add_argument('-c', '--count', type=positive(int), default=5,
+                             help='probes to send (default 5)')
+    ping_parser.add_argument('-i', '--interval', type=positive(float),
+                             default=1.0,
+                             help='seconds from one probe to the next '
+                                  '(default 1)')
+    ping_parser.add_argument('--method', choices=probes.ORDER,
+                             help='probe with this kind only (default: the '
+                                  'richest the service answers)')
+    ping_parser.add_argument('--json', action='store_true',
+                             help='print one JSON document instead')
+    ping_parser.set_defaults(func=run_ping)
+
     db_parser = subparsers.add_parser('db', help='the services table')
     db_actions = db_parser.add_subparsers(dest='action', required=True)
     db_actions.add_parser('sync', help=db_sync.__doc__).set_defaults(
@@ -44,9 +82,12 @@ def main(argv=None):
     try:
         config.parse_args(conf, sys.argv[1:] if argv is None else argv,
                           'inflight')
+        conf.set_default('use_stderr', True)   # stdout is the command's own
         if conf.command.name == 'demo':
             demo.set_defaults(conf)
-        config.check(conf)
+        if conf.command.name == 'ping':
+            ping.set_defaults(conf)
+        config.check(conf, need_database=conf.command.name != 'ping')
     except config.ConfigError as e:
         return config.fail('inflight', e)
     log.setup(conf, 'inflight')

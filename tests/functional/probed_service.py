@@ -1,11 +1,14 @@
 """A service to probe, in a process of its own, on eventlet or on native threads.
 
-    probed_service.py MODE CONFIG_FILE TOPIC HOST [--db URL]
+    probed_service.py MODE CONFIG_FILE TOPIC HOST [--db URL] [--answers ...]
 
 MODE `eventlet` monkey-patches first and puts InflightMixin on its manager,
 as a Nova manager would; MODE `threading` appends an InflightEndpoint to its
-RPC server's endpoints. It prints `READY <mode>` once it consumes, and stops
-on SIGTERM.
+RPC server's endpoints. --answers picks what it answers: `mixin` (the
+default), `baseapi` (a Nova-style ping endpoint), `gated-mixin` (the mixin,
+but only after SIGUSR1). oslo_rpc_server_ping is answered when the config
+file sets rpc_ping_enabled. It prints `READY <mode>` once it consumes, and
+stops on SIGTERM.
 """
 
 import sys
@@ -46,12 +49,36 @@ class ComputeManager(mixin.InflightMixin, Manager):
     pass
 
 
+class BaseRPCAPI:
+    """Like nova.baserpc.BaseRPCAPI: every Nova RPC server has one."""
+
+    target = oslo_messaging.Target(namespace='baseapi', version='1.1')
+
+    def __init__(self, service_name):
+        self.service_name = service_name
+
+    def ping(self, context, arg):
+        return {'service': self.service_name, 'arg': arg}
+
+
+class GatedEndpoint(mixin.InflightEndpoint):
+    """The mixin's endpoint, deaf to probes until `gate` is set."""
+
+    gate = threading.Event()
+
+    def inflight(self, ctxt, probe):
+        if self.gate.is_set():
+            return super().inflight(ctxt, probe)
+
+
 def main():
     parser = argparse.ArgumentParser()
     for name in ('mode', 'config_file', 'topic', 'host'):
         parser.add_argument(name)
     parser.add_argument('--db')
     parser.add_argument('--binary', default='nova-compute')
+    parser.add_argument('--answers', nargs='*', default=['mixin'],
+                        choices=['mixin', 'baseapi', 'gated-mixin'])
     args = parser.parse_args()
 
     conf = cfg.CONF   # oslo.messaging reads it, as in a Nova service
@@ -62,20 +89,25 @@ def main():
         engine.dispose()
 
     transport = oslo_messaging.get_rpc_transport(conf)
-    if args.mode == 'eventlet':
+    if 'mixin' in args.answers and args.mode == 'eventlet':
         manager = ComputeManager(args.host)
         endpoints = [manager] + manager.additional_endpoints
-        sleeper = manager.inflight_endpoint
     else:
-        sleeper = mixin.InflightEndpoint(args.host, transport)
-        endpoints = [Manager(args.host), sleeper]
+        endpoints = [Manager(args.host)]
+        if 'mixin' in args.answers:
+            endpoints.append(mixin.InflightEndpoint(args.host, transport))
+        if 'gated-mixin' in args.answers:
+            endpoints.append(GatedEndpoint(args.host, transport))
+            signal.signal(signal.SIGUSR1, lambda *a: GatedEndpoint.gate.set())
+    if 'baseapi' in args.answers:
+        endpoints.append(BaseRPCAPI(args.binary))
     server = oslo_messaging.get_rpc_server(
         transport, oslo_messaging.Target(topic=args.topic, server=args.host),
         endpoints)
     server.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    print('READY', sleeper.mode, flush=True)
+    print('READY', mixin.concurrency()[0], flush=True)
     while not stop.wait(0.2):
         pass
     server.stop()

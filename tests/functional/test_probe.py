@@ -2,129 +2,16 @@
 processes, one on eventlet and one on native threads, and a real UDP socket
 receives what it sends to statsd."""
 
-import os
-import select
 import signal
 import socket
-import subprocess
-import sys
-import time
 
 import pytest
 
-from inflight import db
+from harness import add_row, daemon_conf, received_from, stop_daemon, SLEEP
+from inflight.timings import PHASES
 
-HERE = os.path.dirname(__file__)
-SLEEP = 0.2
-PHASES = ('to_service', 'in_service', 'overhead', 'from_service',
-          'round_trip')
 # Wall-clock readings on one machine: allow for their resolution.
 EPSILON_MS = 1.0
-
-
-def read_line(proc, timeout=30.0):
-    """The next line `proc` prints, waiting at most `timeout` seconds."""
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    assert ready, 'no output from %s in %ss' % (proc.args, timeout)
-    return proc.stdout.readline()
-
-
-class Processes:
-    """Starts processes for one test and stops whatever is left at its end."""
-
-    def __init__(self, tmp_path):
-        self.tmp_path = tmp_path
-        self.procs = []
-
-    def service(self, mode, broker_url, exchange, topic, host, db_url):
-        conf = self.tmp_path / ('%s.conf' % host)
-        log = self.tmp_path / ('%s.log' % host)
-        conf.write_text(
-            '[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\n'
-            % (broker_url, exchange))
-        proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, 'probed_service.py'), mode,
-             str(conf), topic, host, '--db', db_url],
-            stdout=subprocess.PIPE, stderr=open(log, 'w'), text=True)
-        self.procs.append(proc)
-        line = read_line(proc)
-        assert line.split() == ['READY', mode], log.read_text()[-3000:]
-        return proc
-
-    def daemon(self, conf_path, **env):
-        log = open(self.tmp_path / 'nova-inflight.log', 'a')
-        proc = subprocess.Popen(
-            [sys.executable, '-m', 'inflight.cmd.inflight',
-             '--config-file', conf_path],
-            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, **env))
-        self.procs.append(proc)
-        return proc
-
-    def log(self):
-        return (self.tmp_path / 'nova-inflight.log').read_text()
-
-    def stop_all(self):
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGCONT)
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-@pytest.fixture
-def processes(tmp_path):
-    procs = Processes(tmp_path)
-    yield procs
-    procs.stop_all()
-
-
-def daemon_conf(tmp_path, broker_url, exchange, db_url, statsd_port,
-                prefix='inflight', **inflight):
-    options = dict(probe_interval=0.1, probes_per_tick=10, sleep=SLEEP,
-                   probe_timeout=5.0, refresh_interval=0.3,
-                   register_service='true')
-    options.update(inflight)
-    path = tmp_path / 'inflight.conf'
-    path.write_text(
-        '[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\n'
-        'host = prober.test\n'
-        '[database]\nconnection = %s\n'
-        '[statsd]\nport = %d\nprefix = %s\n[inflight]\n%s\n'
-        % (broker_url, exchange, db_url, statsd_port, prefix,
-           '\n'.join('%s = %s' % kv for kv in options.items())))
-    return str(path)
-
-
-@pytest.fixture
-def services_db(sqlite_url):
-    engine = db.create_engine(sqlite_url, read_only=False)
-    db.sync(engine)
-    yield sqlite_url, engine
-    engine.dispose()
-
-
-def add_row(engine, host, topic, **values):
-    row = dict(host=host, binary='nova-%s' % topic, topic=topic,
-               report_count=0, disabled=False, deleted=0)
-    row.update(values)
-    with engine.begin() as conn:
-        conn.execute(db.services.insert().values(**row))
-
-
-def received_from(statsd, prefix, service, count):
-    """A predicate: `count` results of `service` have reached statsd."""
-    name = '%s.%s.received' % (prefix, service)
-    return lambda metrics: statsd.total(name) >= count
-
-
-def stop_daemon(proc, statsd):
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0
-    statsd.drain()
 
 
 def test_timings_of_eventlet_and_threading_services(
@@ -171,12 +58,16 @@ def test_a_stopped_service_counts_lost_once_then_late(
     add_row(engine, 'cmp-ghost.test', 'compute')    # nothing consumes
     daemon = processes.daemon(daemon_conf(
         tmp_path, broker_url, exchange, db_url, statsd.port,
-        probe_timeout=0.3, sleep=0.05, register_service='false'))
+        probe_timeout=0.3, sleep=0.05, register_service='false',
+        deaf_after=5))
     stopped = 'inflight.compute.cmp-stopped_test'
-    statsd.wait_for(received_from(statsd, 'inflight',
-                                  'compute.cmp-stopped_test', 1))
+    statsd.wait_for(lambda m: statsd.values(stopped + '.method.inflight'))
+    # Past the first probes, handed on while the service warmed up:
+    settled = statsd.total(stopped + '.received') + 10
+    statsd.wait_for(lambda m: statsd.total(stopped + '.received') >= settled)
     service.send_signal(signal.SIGSTOP)
-    statsd.wait_for(lambda m: statsd.total(stopped + '.lost') >= 3)
+    before = statsd.total(stopped + ".lost")
+    statsd.wait_for(lambda m: statsd.total(stopped + '.lost') >= before + 3)
     service.send_signal(signal.SIGCONT)
     statsd.wait_for(lambda m: statsd.total(stopped + '.late') >= 3)
     stop_daemon(daemon, statsd)

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-import conftest
+import servers
 
 
 def closed_port():
@@ -19,10 +19,10 @@ def test_unreachable_server_skips_with_the_reason(monkeypatch):
     monkeypatch.delenv('INFLIGHT_REQUIRE_BROKER', raising=False)
     with pytest.raises(pytest.skip.Exception,
                        match='RabbitMQ is not reachable.*INFLIGHT_REQUIRE_'):
-        conftest.require('RabbitMQ', closed_port(), 'INFLIGHT_REQUIRE_BROKER')
+        servers.require('RabbitMQ', closed_port(), 'INFLIGHT_REQUIRE_BROKER')
 
 
 def test_unreachable_server_fails_when_required(monkeypatch):
     monkeypatch.setenv('INFLIGHT_REQUIRE_BROKER', '1')
     with pytest.raises(pytest.fail.Exception, match='requires it'):
-        conftest.require('RabbitMQ', closed_port(), 'INFLIGHT_REQUIRE_BROKER')
+        servers.require('RabbitMQ', closed_port(), 'INFLIGHT_REQUIRE_BROKER')

@@ -1,0 +1,172 @@
+"""`inflight ping TOPIC HOST`: probe one service, like ping(8), from a shell.
+
+It runs the daemon's prober (same kinds, same fallback) on a reply queue of
+its own, one probe at a time, and sends nothing to statsd.
+"""
+
+import json
+import logging
+import math
+import os
+import queue
+import statistics
+import sys
+import time
+
+import kombu
+from oslo_log import log
+import oslo_messaging
+
+from inflight import db
+from inflight import methods
+from inflight import metrics
+from inflight import prober
+from inflight import rpcapi
+from inflight import timings
+
+LOG = logging.getLogger(__name__)
+
+
+class _Results:
+    """The endpoint results come back to."""
+
+    target = oslo_messaging.Target(version=rpcapi.InflightAPI.RPC_API_VERSION)
+
+    def __init__(self, prober):
+        self.prober = prober
+
+    def inflight_result(self, context, result):
+        self.prober.receive(result)
+
+
+def set_defaults(conf):
+    """Quiet logs: each probe's outcome is printed anyway."""
+    conf.set_default('default_log_levels', log.get_default_log_levels() + [
+        'inflight=WARN', 'amqp=ERROR'])
+
+
+def percentile(values, fraction):
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def summarise(outcomes):
+    """Sent, received, loss % and min/median/p90/max (ms) of each phase."""
+    answered = [o for o in outcomes if not o.get('lost')]
+    phases = {}
+    for phase in timings.PHASES:
+        values = [o[phase] for o in answered if phase in o]
+        if values:
+            phases[phase] = {'min': min(values),
+                             'median': statistics.median(values),
+                             'p90': percentile(values, 0.9),
+                             'max': max(values)}
+    sent = len(outcomes)
+    return {'sent': sent, 'received': len(answered),
+            'loss_percent': 100.0 * (sent - len(answered)) / sent if sent
+            else 0.0,
+            'phases': phases}
+
+
+def _line(outcome):
+    if outcome.get('lost'):
+        return 'seq=%d lost (no answer within the timeout)' % outcome['seq']
+    return 'seq=%d %-20s %s ms' % (outcome['seq'], outcome['kind'], ' '.join(
+        '%s=%.2f' % (p, outcome[p]) for p in timings.PHASES if p in outcome))
+
+
+def _report(name, summary, out):
+    print('--- %s inflight ping statistics ---' % name, file=out)
+    print('%(sent)d probes sent, %(received)d received, %(loss_percent).1f%% '
+          'loss' % summary, file=out)
+    if summary['phases']:
+        print('%-13s %10s %10s %10s %10s  (ms)'
+              % ('phase', 'min', 'median', 'p90', 'max'), file=out)
+    for phase, s in summary['phases'].items():
+        print('%-13s %10.2f %10.2f %10.2f %10.2f'
+              % (phase, s['min'], s['median'], s['p90'], s['max']), file=out)
+
+
+def _delete_queue(conf, name):
+    """Remove this run's reply queue from RabbitMQ (best effort)."""
+    url = oslo_messaging.TransportURL.parse(conf)
+    if url.transport not in ('rabbit', 'amqp'):
+        return
+    for host in url.hosts:
+        try:
+            with kombu.Connection(
+                    hostname=host.hostname, port=host.port or 5672,
+                    userid=host.username, password=host.password,
+                    virtual_host=url.virtual_host or '/',
+                    transport='pyamqp', connect_timeout=5) as connection:
+                connection.default_channel.queue_delete(name)
+                return
+        except Exception as e:  # noqa: BLE001 - a leftover queue, no more
+            LOG.debug('Could not delete queue %s on %s: %s', name,
+                      host.hostname, e)
+
+
+def run(conf, topic, host, count, interval, method=None, as_json=False,
+        out=None):
+    """Probe topic.host `count` times; 0 if all answered, 1 on any loss."""
+    out = out or sys.stdout
+    reply_host = '%s.ping-%d' % (conf.host, os.getpid())
+    transport = oslo_messaging.get_rpc_transport(conf)
+    outcomes = queue.Queue()
+    overrides = dict(conf.inflight.probe_methods)
+    if method:
+        overrides[topic] = method
+    runner = prober.Prober(
+        lambda t: rpcapi.BaseAPI(transport, t), metrics.NullMetrics(),
+        reply_host, conf.inflight.sleep, conf.inflight.probe_timeout,
+        methods.MethodBook(overrides, richer_retry_interval=math.inf),
+        on_outcome=[lambda *outcome: outcomes.put(outcome)])
+    server = oslo_messaging.get_rpc_server(
+        transport, oslo_messaging.Target(topic=rpcapi.TOPIC, server=reply_host),
+        [_Results(runner)])
+    server.start()
+    service = db.Service(None, host, None, topic, None, None)
+    name = '%s.%s' % (topic, host)
+    if not as_json:
+        print('INFLIGHT %s: %d probes, sleep %.3g s, timeout %.3g s, '
+              'exchange %s' % (name, count, conf.inflight.sleep,
+                               conf.inflight.probe_timeout,
+                               conf.control_exchange), file=out)
+    results = []
+    try:
+        for seq in range(1, count + 1):
+            started = time.monotonic()
+            runner.send([service])
+            while True:
+                runner.expire()
+                try:
+                    _, kind, t = outcomes.get(timeout=0.05)
+                    break
+                except queue.Empty:
+                    continue
+            outcome = {'seq': seq, 'kind': kind, 'lost': t is None}
+            if t is not None:
+                outcome.update((p, v * 1000.0) for p, v in t._asdict().items()
+                               if v is not None)
+            results.append(outcome)
+            if not as_json:
+                print(_line(outcome), file=out, flush=True)
+            if seq < count:
+                time.sleep(max(0.0, started + interval - time.monotonic()))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runner.abandon()
+        server.stop()
+        server.wait()
+        transport.cleanup()
+        _delete_queue(conf, '%s.%s' % (rpcapi.TOPIC, reply_host))
+    summary = summarise(results)
+    if as_json:
+        json.dump({'topic': topic, 'host': host, 'probes': results,
+                   'summary': summary}, out, indent=2)
+        print(file=out)
+    else:
+        _report(name, summary, out)
+    return 0 if results and summary['received'] == summary['sent'] else 1

@@ -1,0 +1,104 @@
+"""Running nova-inflight and probed services as real processes, for the tests."""
+
+import os
+import select
+import signal
+import subprocess
+import sys
+
+
+from inflight import db
+
+HERE = os.path.dirname(__file__)
+SLEEP = 0.2
+
+
+def read_line(proc, timeout=30.0):
+    """The next line `proc` prints, waiting at most `timeout` seconds."""
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, 'no output from %s in %ss' % (proc.args, timeout)
+    return proc.stdout.readline()
+
+
+class Processes:
+    """Starts processes for one test and stops whatever is left at its end."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.procs = []
+
+    def service(self, mode, broker_url, exchange, topic, host, db_url,
+                answers=('mixin',), rpc_ping=False):
+        conf = self.tmp_path / ('%s.conf' % host)
+        log = self.tmp_path / ('%s.log' % host)
+        conf.write_text(
+            '[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\n'
+            'rpc_ping_enabled = %s\n' % (broker_url, exchange, rpc_ping))
+        proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, 'probed_service.py'), mode,
+             str(conf), topic, host, '--db', db_url, '--answers', *answers],
+            stdout=subprocess.PIPE, stderr=open(log, 'w'), text=True)
+        self.procs.append(proc)
+        line = read_line(proc)
+        assert line.split() == ['READY', mode], log.read_text()[-3000:]
+        return proc
+
+    def daemon(self, conf_path, **env):
+        log = open(self.tmp_path / 'nova-inflight.log', 'a')
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'inflight.cmd.inflight',
+             '--config-file', conf_path],
+            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, **env))
+        self.procs.append(proc)
+        return proc
+
+    def log(self):
+        return (self.tmp_path / 'nova-inflight.log').read_text()
+
+    def stop_all(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def daemon_conf(tmp_path, broker_url, exchange, db_url, statsd_port,
+                prefix='inflight', **inflight):
+    options = dict(probe_interval=0.1, probes_per_tick=10, sleep=SLEEP,
+                   probe_timeout=5.0, refresh_interval=0.3,
+                   register_service='true')
+    options.update(inflight)
+    path = tmp_path / 'inflight.conf'
+    path.write_text(
+        '[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\n'
+        'host = prober.test\n'
+        '[database]\nconnection = %s\n'
+        '[statsd]\nport = %d\nprefix = %s\n[inflight]\n%s\n'
+        % (broker_url, exchange, db_url, statsd_port, prefix,
+           '\n'.join('%s = %s' % kv for kv in options.items())))
+    return str(path)
+
+
+def add_row(engine, host, topic, **values):
+    row = dict(host=host, binary='nova-%s' % topic, topic=topic,
+               report_count=0, disabled=False, deleted=0)
+    row.update(values)
+    with engine.begin() as conn:
+        conn.execute(db.services.insert().values(**row))
+
+
+def received_from(statsd, prefix, service, count):
+    """A predicate: `count` results of `service` have reached statsd."""
+    name = '%s.%s.received' % (prefix, service)
+    return lambda metrics: statsd.total(name) >= count
+
+
+def stop_daemon(proc, statsd):
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    statsd.drain()

@@ -1,0 +1,159 @@
+"""Over the real RabbitMQ: services without the mixin are probed with the
+pings they answer, deaf ones are flagged, and `inflight ping` probes one."""
+
+import datetime
+import json
+import signal
+import subprocess
+import sys
+
+from harness import add_row, daemon_conf, received_from, stop_daemon
+
+FAST = dict(sleep=0.1, probe_timeout=0.5, richer_retry_interval=1.0,
+            deaf_after=2, register_service='false')
+
+
+def gauges(statsd, name):
+    return statsd.values(name)
+
+
+def test_unmodified_services_fall_back_and_deaf_ones_are_flagged(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    db_url, engine = services_db
+    processes.service('threading', broker_url, exchange, 'conductor',
+                      'rpcping.test', db_url, answers=(), rpc_ping=True)
+    processes.service('eventlet', broker_url, exchange, 'compute',
+                      'nova.test', db_url, answers=('baseapi',))
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    add_row(engine, 'fresh.test', 'compute', last_seen_up=now)
+    add_row(engine, 'stale.test', 'compute',
+            last_seen_up=now - datetime.timedelta(hours=1))
+    daemon = processes.daemon(daemon_conf(
+        tmp_path, broker_url, exchange, db_url, statsd.port, **FAST))
+    p = 'inflight.'
+    for service in ('conductor.rpcping_test', 'compute.nova_test'):
+        statsd.wait_for(received_from(statsd, 'inflight', service, 3))
+    statsd.wait_for(lambda m: gauges(statsd, p + 'compute.fresh_test.deaf')
+                    == [0, 1])
+    statsd.wait_for(lambda m: statsd.total(p + 'compute.stale_test.lost') >= 3)
+    stop_daemon(daemon, statsd)
+
+    assert gauges(statsd, p + 'conductor.rpcping_test.method.'
+                  'oslo_rpc_server_ping') == [1]
+    assert gauges(statsd, p + 'compute.nova_test.method.baseapi') == [1]
+    for service in ('conductor.rpcping_test', 'compute.nova_test'):
+        assert statsd.values(p + service + '.round_trip')
+        assert statsd.values(p + service + '.to_service') == []
+        assert statsd.total(p + service + '.lost') == 0
+        assert statsd.total(p + service + '.sent') == statsd.total(
+            p + service + '.received')
+    assert gauges(statsd, p + 'compute.stale_test.deaf') == [0]
+    assert statsd.total(p + 'compute.stale_test.received') == 0
+    log = processes.log()
+    assert 'compute.fresh.test is up by its heartbeat but deaf' in log
+    assert 'stale.test is up' not in log
+    assert 'conductor.rpcping.test answers oslo_rpc_server_ping probes' in log
+
+
+def test_returns_to_the_mixin_once_the_service_answers_it(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    db_url, engine = services_db
+    service = processes.service('threading', broker_url, exchange, 'compute',
+                                'upgraded.test', db_url,
+                                answers=('baseapi', 'gated-mixin'))
+    daemon = processes.daemon(daemon_conf(
+        tmp_path, broker_url, exchange, db_url, statsd.port, **FAST))
+    name = 'inflight.compute.upgraded_test'
+    statsd.wait_for(lambda m: gauges(statsd, name + '.method.baseapi') == [1])
+    assert statsd.values(name + '.to_service') == []
+    service.send_signal(signal.SIGUSR1)     # now it has the mixin
+    statsd.wait_for(lambda m: gauges(statsd, name + '.method.inflight')
+                    == [0, 1])
+    statsd.wait_for(lambda m: len(statsd.values(name + '.to_service')) >= 2)
+    stop_daemon(daemon, statsd)
+    assert gauges(statsd, name + '.method.baseapi') == [1, 0]
+    assert statsd.total(name + '.lost') == 0
+    assert statsd.total(name + '.sent') == statsd.total(name + '.received')
+    assert 'compute.upgraded.test answers inflight probes' in processes.log()
+
+
+def inflight_ping(conf, *args):
+    return subprocess.run(
+        [sys.executable, '-m', 'inflight.cmd.manage', '--config-file', conf,
+         'ping', *args], capture_output=True, text=True, timeout=120)
+
+
+def ping_conf(tmp_path, broker_url, exchange):
+    path = tmp_path / 'ping.conf'
+    path.write_text('[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\n'
+                    'host = pinger.test\n[inflight]\nsleep = 0.1\n'
+                    'probe_timeout = 0.5\n' % (broker_url, exchange))
+    return str(path)
+
+
+def test_inflight_ping_each_kind_of_service(
+        processes, broker_url, exchange, services_db, tmp_path):
+    db_url, _ = services_db
+    processes.service('eventlet', broker_url, exchange, 'compute',
+                      'mixin.test', db_url)
+    processes.service('threading', broker_url, exchange, 'compute',
+                      'nova.test', db_url, answers=('baseapi',))
+    processes.service('threading', broker_url, exchange, 'conductor',
+                      'rpcping.test', db_url, answers=(), rpc_ping=True)
+    conf = ping_conf(tmp_path, broker_url, exchange)
+
+    run = inflight_ping(conf, 'compute', 'mixin.test', '-c', '3',
+                        '-i', '0.05')
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith('INFLIGHT compute.mixin.test: 3 probes')
+    for seq, line in enumerate(lines[1:4], 1):
+        words = line.split()
+        assert words[:2] == ['seq=%d' % seq, 'inflight']
+        assert [w.split('=')[0] for w in words[2:7]] == [
+            'to_service', 'in_service', 'overhead', 'from_service',
+            'round_trip']
+        assert float(words[3].split('=')[1]) >= 100.0 - 1.0
+    assert '3 probes sent, 3 received, 0.0% loss' in run.stdout
+    assert [line.split()[0] for line in lines[-5:]] == [
+        'to_service', 'in_service', 'overhead', 'from_service', 'round_trip']
+
+    run = inflight_ping(conf, 'compute', 'nova.test', '-c', '2', '-i',
+                        '0.05', '--json')
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert [p['kind'] for p in report['probes']] == ['baseapi', 'baseapi']
+    assert all(set(p) == {'seq', 'kind', 'lost', 'round_trip'}
+               for p in report['probes'])
+    assert report['summary']['received'] == 2
+    assert set(report['summary']['phases']) == {'round_trip'}
+
+    run = inflight_ping(conf, 'conductor', 'rpcping.test', '-c', '1')
+    assert run.returncode == 0, run.stderr
+    assert 'seq=1 oslo_rpc_server_ping' in run.stdout
+
+    run = inflight_ping(conf, 'compute', 'absent.test', '-c', '2', '-i',
+                        '0.05')
+    assert run.returncode == 1
+    assert run.stdout.count('lost') == 2
+    assert '2 probes sent, 0 received, 100.0% loss' in run.stdout
+
+    run = inflight_ping(conf, 'compute', 'nova.test', '-c', '1',
+                        '--method', 'inflight')
+    assert run.returncode == 1     # it has no mixin, and no fallback asked
+
+
+def test_inflight_ping_usage_and_config_errors(tmp_path, broker_url,
+                                               exchange):
+    conf = ping_conf(tmp_path, broker_url, exchange)
+    for args in (['compute'], ['compute', 'h', '-c', '0'],
+                 ['compute', 'h', '-i', 'soon'],
+                 ['compute', 'h', '--method', 'telnet']):
+        run = inflight_ping(conf, *args)
+        assert run.returncode == 2, args
+        assert 'Traceback' not in run.stderr
+    bad = tmp_path / 'bad.conf'
+    bad.write_text('[DEFAULT]\ntransport_url = nonsense\n')
+    run = inflight_ping(str(bad), 'compute', 'h')
+    assert run.returncode == 2
+    assert run.stderr.startswith('inflight: error: [DEFAULT] transport_url')

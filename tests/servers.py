@@ -1,0 +1,115 @@
+"""The real servers the tests talk to: where they are, and a statsd stand-in.
+
+A test that needs a server it cannot reach is skipped with the reason, unless
+INFLIGHT_REQUIRE_BROKER=1 (RabbitMQ) or INFLIGHT_REQUIRE_DB=1 (MariaDB,
+PostgreSQL) is set, as in CI: then it fails.
+"""
+
+import os
+import socket
+import time
+import uuid
+
+import pytest
+
+BROKER = ('127.0.0.1', 5672)
+BROKER_URL = 'rabbit://guest:guest@127.0.0.1:5672/'
+MARIADB = ('127.0.0.1', 3306)
+POSTGRESQL = ('127.0.0.1', 5432)
+
+
+def require(name, address, env):
+    """Skip (or fail, where `env` is 1) unless `address` accepts connections."""
+    try:
+        socket.create_connection(address, timeout=2).close()
+        return
+    except OSError as e:
+        reason = '%s is not reachable on %s:%d (%s)' % (name, *address, e)
+    if os.environ.get(env) == '1':
+        pytest.fail('%s, and %s=1 requires it' % (reason, env))
+    pytest.skip('%s; set %s=1 to make this a failure' % (reason, env))
+
+
+class StatsdSink:
+    """A real UDP socket in place of statsd; parses what it receives."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(('127.0.0.1', 0))
+        self.port = self.sock.getsockname()[1]
+        self.metrics = []   # (name, value, kind), in order of arrival
+        self.packets = []
+
+    def _receive(self, timeout):
+        self.sock.settimeout(max(timeout, 0.001))
+        try:
+            packet = self.sock.recv(65535)
+        except socket.timeout:
+            return
+        self.packets.append(packet)
+        for line in packet.decode('utf-8').split('\n'):
+            name, value_kind = line.rsplit(':', 1)
+            value, kind = value_kind.split('|')
+            self.metrics.append((name, float(value), kind))
+
+    def wait_for(self, predicate, timeout=30.0):
+        """Receive until predicate(self.metrics) is true; fail at timeout."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self.metrics):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError('statsd did not receive what was '
+                                     'awaited in %ss; got %d metrics: %r'
+                                     % (timeout, len(self.metrics),
+                                        self.metrics[-20:]))
+            self._receive(left)
+        return self.metrics
+
+    def drain(self, quiet=0.5):
+        """Receive until nothing arrives for `quiet` seconds."""
+        count = -1
+        while count != len(self.packets):
+            count = len(self.packets)
+            self._receive(quiet)
+        return self.metrics
+
+    def values(self, name):
+        return [v for n, v, _ in self.metrics if n == name]
+
+    def total(self, suffix):
+        """Sum of the counters whose names end with `suffix`."""
+        return sum(v for n, v, k in self.metrics
+                   if k == 'c' and n.endswith(suffix))
+
+
+def mariadb_url():
+    import pymysql
+    require('MariaDB', MARIADB, 'INFLIGHT_REQUIRE_DB')
+    name = 'inflight_%s' % uuid.uuid4().hex[:12]
+    admin = pymysql.connect(host=MARIADB[0], port=MARIADB[1], user='root',
+                            password='', autocommit=True)
+    with admin.cursor() as cursor:
+        cursor.execute('CREATE DATABASE %s' % name)
+
+    def drop():
+        with admin.cursor() as cursor:
+            cursor.execute('DROP DATABASE IF EXISTS %s' % name)
+        admin.close()
+    return 'mysql+pymysql://root:@127.0.0.1:3306/%s' % name, drop
+
+
+def postgresql_url():
+    import psycopg2
+    require('PostgreSQL', POSTGRESQL, 'INFLIGHT_REQUIRE_DB')
+    name = 'inflight_%s' % uuid.uuid4().hex[:12]
+    admin = psycopg2.connect(host=POSTGRESQL[0], port=POSTGRESQL[1],
+                             user='postgres', dbname='postgres')
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute('CREATE DATABASE %s' % name)
+
+    def drop():
+        with admin.cursor() as cursor:
+            cursor.execute('DROP DATABASE IF EXISTS %s WITH (FORCE)' % name)
+        admin.close()
+    return 'postgresql+psycopg2://postgres@127.0.0.1:5432/%s' % name, drop
