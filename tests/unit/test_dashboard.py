@@ -17,6 +17,7 @@ import pytest
 from inflight import db
 from inflight import metrics
 from inflight import opts
+from inflight import probes
 from inflight import timings
 
 DASHBOARD = (pathlib.Path(__file__).resolve().parents[2]
@@ -76,8 +77,11 @@ def emitted():
         sink.received(SERVICE, timings.Timings(*[0.001] * 5))
         sink.lost([SERVICE])
         sink.late([SERVICE])
-        # One counter for each call, and a timer for each phase.
-        return _receive(sock, 4 + len(timings.PHASES))
+        sink.deaf(SERVICE, True)
+        sink.method(SERVICE, probes.ORDER[0], probes.ORDER)
+        # One counter for each call, a timer for each phase, the deaf
+        # gauge and a method gauge for each kind.
+        return _receive(sock, 4 + len(timings.PHASES) + 1 + len(probes.ORDER))
     finally:
         sock.close()
         if sink._client is not None:    # Metrics has no close() of its own
@@ -328,6 +332,8 @@ def test_every_phase_and_counter_is_plotted(series):
                    for names in by_panel.values()), phase
     for counter in COUNTERS:
         assert 'stats_counts.%s.%s' % (base, counter) in plotted, counter
+    for gauge in ('deaf',) + tuple('method.' + k for k in probes.ORDER):
+        assert 'stats.gauges.%s.%s' % (base, gauge) in plotted, gauge
 
 
 def test_variables(series):
