@@ -65,10 +65,11 @@ class Metrics:
         """Count one result that came back after its probe was counted lost."""
         self._count(services, 'late')
 
-    def received(self, service, timings):
+    def received(self, service, timings, clock_offset=None):
         """The timings (sent in ms) of one probe that came back.
 
-        A phase that the probe's kind does not measure (None) is not sent.
+        A phase that the probe's kind does not measure (None) is not sent;
+        the clock offset (s), where known, goes as the gauge clock_offset (ms).
         """
         def fill(pipe):
             for phase, seconds in timings._asdict().items():
@@ -76,6 +77,9 @@ class Metrics:
                     pipe.timing(metric_name(service.topic, service.host,
                                             phase), seconds * 1000.0)
             pipe.incr(metric_name(service.topic, service.host, 'received'))
+            if clock_offset is not None:
+                pipe.gauge(metric_name(service.topic, service.host,
+                                       'clock_offset'), clock_offset * 1000.0)
         self._send(fill)
 
     def deaf(self, service, deaf):

@@ -107,12 +107,13 @@ class InflightMixin:
 
     inflight_max_sleep = 5.0
     inflight_max_sleeping = 100
+    inflight_clock = staticmethod(time.time)   # the service's wall clock
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.inflight_endpoint = InflightEndpoint(
             self.host, self.inflight_transport(), self.inflight_max_sleep,
-            self.inflight_max_sleeping)
+            self.inflight_max_sleeping, self.inflight_clock)
         if not hasattr(self, 'additional_endpoints'):
             self.additional_endpoints = []
         self.additional_endpoints.append(self.inflight_endpoint)

@@ -58,6 +58,9 @@ inflight_opts = [
     cfg.IntOpt('max_calls', default=32, min=1,
                help='Ping calls out at once; each waits up to probe_timeout '
                     'for its answer, apart from the periodic task.'),
+    cfg.IntOpt('offset_window', default=8, min=1,
+               help='Probes per service over which its clock offset is '
+                    'estimated: the one with the lowest delay is trusted.'),
     cfg.IntOpt('deaf_after', default=3, min=1,
                help='Probes lost in a row after which a service that is up '
                     'by its heartbeat is reported deaf.'),

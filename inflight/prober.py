@@ -16,6 +16,7 @@ import time
 from inflight import methods
 from inflight import probe as probe_msg
 from inflight import probes
+from inflight import skew
 from inflight import timings
 
 LOG = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class Prober:
 
     def __init__(self, api_for, metrics, reply_host, sleep, timeout,
                  method_book=None, on_outcome=(), max_calls=32,
+                 clock_offsets=None,
                  clock=time.time, monotonic=time.monotonic,
                  remember_lost=100000):
         self._api_for = api_for
@@ -43,6 +45,7 @@ class Prober:
         self.sleep = sleep
         self.timeout = timeout
         self.methods = method_book or methods.MethodBook()
+        self.offsets = clock_offsets or skew.ClockOffsets()
         self._on_outcome = list(on_outcome)
         self._clock = clock
         self._monotonic = monotonic
@@ -115,8 +118,8 @@ class Prober:
                 answered = False
             if answered:
                 round_trip = self._clock() - probe.sent_at
-                self._received(service, plan, kind, timings.Timings(
-                    None, None, None, None, round_trip))
+                self._received(service, plan, kind,
+                               timings.round_trip_only(round_trip))
             else:
                 self._failed(service, plan, step)
         finally:
@@ -139,11 +142,11 @@ class Prober:
         for listener in self._on_outcome:
             listener(service, kind, None)
 
-    def _received(self, service, plan, kind, breakdown):
+    def _received(self, service, plan, kind, breakdown, clock_offset=None):
         if self.methods.answered(service, kind, plan):
             self._metrics.method(service, kind, probes.ORDER)
         self._count(received=1)
-        self._metrics.received(service, breakdown)
+        self._metrics.received(service, breakdown, clock_offset)
         LOG.debug('%s probe of %s.%s: %s', kind, service.topic, service.host,
                   breakdown)
         for listener in self._on_outcome:
@@ -173,8 +176,11 @@ class Prober:
                 LOG.warning('Dropped a result for unknown probe %s from %s',
                             result.id, result.host)
             return None
-        breakdown = timings.breakdown(pending.sent_at, result, back_at)
-        self._received(pending.service, pending.plan, INFLIGHT, breakdown)
+        breakdown, offset = self.offsets.correct(
+            pending.service, timings.breakdown(pending.sent_at, result,
+                                               back_at))
+        self._received(pending.service, pending.plan, INFLIGHT, breakdown,
+                       offset)
         return breakdown
 
     def expire(self):

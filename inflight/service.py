@@ -15,6 +15,7 @@ from inflight import mixin
 from inflight import prober
 from inflight import ring
 from inflight import rpcapi
+from inflight import skew
 
 LOG = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ class InflightService(base.ServiceBase):
             methods.MethodBook(conf.inflight.probe_methods,
                                conf.inflight.richer_retry_interval,
                                relearn_after=conf.inflight.deaf_after),
-            on_outcome=[watch.outcome], max_calls=conf.inflight.max_calls)
+            on_outcome=[watch.outcome], max_calls=conf.inflight.max_calls,
+            clock_offsets=skew.ClockOffsets(conf.inflight.offset_window))
         self._table = db.ServiceTable(conf.database.connection,
                                       conf.inflight.include_topics,
                                       conf.inflight.exclude_topics)

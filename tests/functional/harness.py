@@ -28,7 +28,7 @@ class Processes:
         self.procs = []
 
     def service(self, mode, broker_url, exchange, topic, host, db_url,
-                answers=('mixin',), rpc_ping=False):
+                answers=('mixin',), rpc_ping=False, clock_offset=0.0):
         conf = self.tmp_path / ('%s.conf' % host)
         log = self.tmp_path / ('%s.log' % host)
         conf.write_text(
@@ -36,7 +36,8 @@ class Processes:
             'rpc_ping_enabled = %s\n' % (broker_url, exchange, rpc_ping))
         proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, 'probed_service.py'), mode,
-             str(conf), topic, host, '--db', db_url, '--answers', *answers],
+             str(conf), topic, host, '--db', db_url,
+             '--clock-offset', str(clock_offset), '--answers', *answers],
             stdout=subprocess.PIPE, stderr=open(log, 'w'), text=True)
         self.procs.append(proc)
         line = read_line(proc)

@@ -24,6 +24,7 @@ else:
 import argparse  # noqa: E402
 import signal  # noqa: E402
 import threading  # noqa: E402
+import time  # noqa: E402
 
 from oslo_config import cfg  # noqa: E402
 import oslo_messaging  # noqa: E402
@@ -77,6 +78,8 @@ def main():
         parser.add_argument(name)
     parser.add_argument('--db')
     parser.add_argument('--binary', default='nova-compute')
+    parser.add_argument('--clock-offset', type=float, default=0.0,
+                        help='seconds this service\'s clock is ahead')
     parser.add_argument('--answers', nargs='*', default=['mixin'],
                         choices=['mixin', 'baseapi', 'gated-mixin'])
     args = parser.parse_args()
@@ -89,15 +92,18 @@ def main():
         engine.dispose()
 
     transport = oslo_messaging.get_rpc_transport(conf)
+    clock = lambda: time.time() + args.clock_offset  # noqa: E731
+    ComputeManager.inflight_clock = staticmethod(clock)
     if 'mixin' in args.answers and args.mode == 'eventlet':
         manager = ComputeManager(args.host)
         endpoints = [manager] + manager.additional_endpoints
     else:
         endpoints = [Manager(args.host)]
         if 'mixin' in args.answers:
-            endpoints.append(mixin.InflightEndpoint(args.host, transport))
+            endpoints.append(mixin.InflightEndpoint(args.host, transport,
+                                                    clock=clock))
         if 'gated-mixin' in args.answers:
-            endpoints.append(GatedEndpoint(args.host, transport))
+            endpoints.append(GatedEndpoint(args.host, transport, clock=clock))
             signal.signal(signal.SIGUSR1, lambda *a: GatedEndpoint.gate.set())
     if 'baseapi' in args.answers:
         endpoints.append(BaseRPCAPI(args.binary))

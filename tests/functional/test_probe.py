@@ -4,6 +4,7 @@ receives what it sends to statsd."""
 
 import signal
 import socket
+import statistics
 
 import pytest
 
@@ -36,12 +37,14 @@ def test_timings_of_eventlet_and_threading_services(
         phase = {p: statsd.values('inflight.%s.%s' % (service, p))
                  for p in PHASES}
         assert len(set(map(len, phase.values()))) == 1, phase
-        for to, in_, over, back, rtt in zip(*(phase[p] for p in PHASES)):
+        for to, in_, over, back, rtt, queue in zip(*(phase[p]
+                                                    for p in PHASES)):
             assert in_ >= SLEEP * 1000 - EPSILON_MS
             assert 0 <= over <= in_ - SLEEP * 1000 + EPSILON_MS
-            assert to >= -EPSILON_MS and back >= -EPSILON_MS
+            assert to >= 0 and back >= 0
             assert rtt >= in_
-            assert to + in_ + back == pytest.approx(rtt, abs=0.01)
+            assert queue == pytest.approx(rtt - in_, abs=0.01)
+            assert to + back == pytest.approx(queue, abs=0.01)
         sent = statsd.total('inflight.%s.sent' % service)
         assert sent == (statsd.total('inflight.%s.received' % service) +
                         statsd.total('inflight.%s.lost' % service))
@@ -117,3 +120,40 @@ def test_tells_systemd_it_is_ready(processes, broker_url, exchange,
                                   1))
     stop_daemon(daemon, statsd)
     notify.close()
+
+
+def leg_medians(statsd, service):
+    name = 'inflight.%s.' % service
+    return {p: statistics.median(statsd.values(name + p)) for p in (
+        'to_service', 'from_service', 'queue_total', 'in_service')}
+
+
+def test_legs_survive_a_service_clock_five_seconds_off(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    db_url, engine = services_db
+    for mode, host, offset in (('threading', 'same.test', 0.0),
+                               ('threading', 'ahead.test', 5.0),
+                               ('eventlet', 'behind.test', -5.0)):
+        processes.service(mode, broker_url, exchange, 'compute', host,
+                          db_url, clock_offset=offset)
+    daemon = processes.daemon(daemon_conf(
+        tmp_path, broker_url, exchange, db_url, statsd.port, sleep=0.05,
+        register_service='false'))
+    services = ('compute.same_test', 'compute.ahead_test',
+                'compute.behind_test')
+    for service in services:
+        statsd.wait_for(received_from(statsd, 'inflight', service, 20))
+    stop_daemon(daemon, statsd)
+
+    same = leg_medians(statsd, services[0])
+    for service, offset in zip(services[1:], (5000.0, -5000.0)):
+        off = leg_medians(statsd, service)
+        for leg in ('to_service', 'from_service', 'queue_total'):
+            assert off[leg] == pytest.approx(same[leg], abs=max(
+                1.0, 0.05 * same[leg]) + 1.0), (service, leg, off, same)
+        gauge = statsd.values('inflight.%s.clock_offset' % service)
+        # A negative gauge goes as "0" then the value: keep the values.
+        assert statistics.median([g for g in gauge if g]) == pytest.approx(
+            offset, abs=2.0)
+        assert min(statsd.values('inflight.%s.to_service' % service)) >= 0
+        assert min(statsd.values('inflight.%s.from_service' % service)) >= 0

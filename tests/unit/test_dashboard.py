@@ -74,14 +74,17 @@ def emitted():
     sink = metrics.Metrics('127.0.0.1', sock.getsockname()[1], PREFIX)
     try:
         sink.sent([SERVICE])
-        sink.received(SERVICE, timings.Timings(*[0.001] * 5))
+        sink.received(SERVICE, timings.Timings(*[0.001] * len(timings.PHASES)),
+                      clock_offset=-0.002)
         sink.lost([SERVICE])
         sink.late([SERVICE])
         sink.deaf(SERVICE, True)
         sink.method(SERVICE, probes.ORDER[0], probes.ORDER)
-        # One counter for each call, a timer for each phase, the deaf
-        # gauge and a method gauge for each kind.
-        return _receive(sock, 4 + len(timings.PHASES) + 1 + len(probes.ORDER))
+        # One counter for each call, a timer for each phase, the clock
+        # offset (two lines: a negative gauge is set from 0), the deaf gauge
+        # and a method gauge for each kind.
+        return _receive(sock, 4 + len(timings.PHASES) + 2 + 1 +
+                        len(probes.ORDER))
     finally:
         sock.close()
         if sink._client is not None:    # Metrics has no close() of its own
@@ -309,9 +312,10 @@ def test_panel_legends_are_distinct_and_units_right(panel, series):
         for name in matched_by(target['target'], series):
             pieces = name.split('.')
             aliases.append('.'.join(pieces[n] for n in nodes))
-            kinds.add(pieces[1] == 'timers')
+            # Timers and the clock offset gauge are in ms; counts are not.
+            kinds.add(pieces[1] == 'timers' or pieces[-1] == 'clock_offset')
     assert len(aliases) == len(set(aliases)), sorted(aliases)
-    assert len(kinds) == 1, 'timers and counters in one panel'
+    assert len(kinds) == 1, 'times and counts in one panel'
     unit = panel['fieldConfig']['defaults']['unit']
     assert unit == ('ms' if kinds == {True} else 'short')
     assert panel.get('description')
@@ -332,7 +336,8 @@ def test_every_phase_and_counter_is_plotted(series):
                    for names in by_panel.values()), phase
     for counter in COUNTERS:
         assert 'stats_counts.%s.%s' % (base, counter) in plotted, counter
-    for gauge in ('deaf',) + tuple('method.' + k for k in probes.ORDER):
+    for gauge in ('deaf', 'clock_offset') + tuple(
+            'method.' + k for k in probes.ORDER):
         assert 'stats.gauges.%s.%s' % (base, gauge) in plotted, gauge
 
 

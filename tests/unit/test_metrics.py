@@ -7,7 +7,7 @@ from inflight import metrics
 from inflight import timings
 
 CMP1 = db.Service(1, 'cmp1', 'nova-compute', 'compute', None, None)
-ALL_PHASES = timings.Timings(0.001, 1.0, 0.0, 0.001, 1.002)
+ALL_PHASES = timings.Timings(0.001, 1.0, 0.0, 0.001, 1.002, 0.002)
 
 
 def closed_port():
@@ -35,7 +35,7 @@ def test_nothing_listening_is_not_an_error():
 def test_one_result_is_one_pipeline(statsd):
     m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
     m.received(CMP1, ALL_PHASES)
-    statsd.wait_for(lambda got: len(got) == 6)
+    statsd.wait_for(lambda got: len(got) == 7)
     assert len(statsd.packets) == 1
     assert [n for n, _, _ in statsd.metrics] == [
         'p.compute.cmp1.%s' % leaf for leaf in timings.PHASES + ('received',)]

@@ -19,11 +19,12 @@ def test_breakdown_of_a_probe():
     assert t.round_trip == pytest.approx(1.030)
     assert t.to_service + t.in_service + t.from_service == pytest.approx(
         t.round_trip)
+    assert t.queue_total == pytest.approx(0.015)
 
 
 def test_phases_are_named_in_path_order():
     assert timings.PHASES == ('to_service', 'in_service', 'overhead',
-                              'from_service', 'round_trip')
+                              'from_service', 'round_trip', 'queue_total')
 
 
 @pytest.mark.parametrize('raw, safe', [

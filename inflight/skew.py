@@ -1,0 +1,40 @@
+"""The clock offset between the prober and each service, from the probes.
+
+NTP's way (RFC 5905): each probe gives an offset θ = ((t1-t0) + (t2-t3)) / 2
+and a delay δ = (t3-t0) - (t2-t1). The true offset lies within δ/2 of θ, so
+the sample with the smallest δ in a sliding window bounds it best. The
+one-way legs are corrected with that offset and never come out negative;
+their sum stays δ (queue_total), which no offset touches.
+"""
+
+import collections
+import threading
+
+
+class ClockOffsets:
+    """Per (topic, host): the last `window` samples, and the best offset."""
+
+    def __init__(self, window=8):
+        self.window = window
+        self._samples = {}
+        self._lock = threading.Lock()
+
+    def correct(self, service, timings):
+        """(Timings with the legs corrected, offset in seconds)."""
+        to, back = timings.to_service, timings.from_service
+        delay = max(0.0, to + back)
+        key = (service.topic, service.host)
+        with self._lock:
+            samples = self._samples.get(key)
+            if samples is None:
+                samples = self._samples[key] = collections.deque(
+                    maxlen=self.window)
+            samples.append((delay, (to - back) / 2))
+            offset = min(samples)[1]
+        to, back = to - offset, back + offset
+        if to < 0:
+            to, back = 0.0, delay
+        elif back < 0:
+            to, back = delay, 0.0
+        return timings._replace(to_service=to, from_service=back,
+                                queue_total=delay), offset
