@@ -39,7 +39,7 @@ def set_defaults(conf):
     opts.register_opts(conf)
     conf.set_default('host', 'inflight.demo')
     conf.set_default('probe_interval', 0.25, group='inflight')
-    conf.set_default('probes_per_tick', 2, group='inflight')
+    conf.set_default('cycle_seconds', 1.0, group='inflight')
     conf.set_default('sleep', 0.2, group='inflight')
     conf.set_default('probe_timeout', 2.0, group='inflight')
     conf.set_default('refresh_interval', 5.0, group='inflight')

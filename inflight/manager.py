@@ -6,6 +6,7 @@ import oslo_messaging
 from oslo_service import periodic_task
 
 from inflight import deaf
+from inflight import pacing
 from inflight import rpcapi
 
 LOG = logging.getLogger(__name__)
@@ -22,6 +23,10 @@ class InflightManager(periodic_task.PeriodicTasks):
         self.ring = ring
         self._list_services = list_services
         self._db_failing = False
+        self.pacer = None
+        if conf.inflight.cycle_seconds:
+            self.pacer = pacing.Pacer(conf.inflight.cycle_seconds,
+                                      conf.inflight.max_in_flight)
         # Spacings come from the configuration, not from import time.
         self._periodic_spacing = dict(
             self._periodic_spacing,
@@ -49,14 +54,23 @@ class InflightManager(periodic_task.PeriodicTasks):
         self._db_failing = False
         before = len(self.ring)
         self.ring.refresh(services, read_at)
-        if len(self.ring) != before:
-            LOG.info('Probing %d enabled services', len(self.ring))
+        if len(self.ring) == before:
+            return
+        LOG.info('Probing %d enabled services', len(self.ring))
+        if self.pacer:
+            self.pacer.check(len(self.ring), self.conf.inflight.sleep)
+            self._periodic_spacing['check_inflight'] = self.pacer.spacing(
+                len(self.ring), self.conf.inflight.probe_interval)
 
     @periodic_task.periodic_task(run_immediately=True)
     def check_inflight(self, context):
-        """Count overdue probes lost, then probe the next few services."""
+        """Deal with overdue probes, then probe the next services due."""
         self.prober.expire()
-        self.prober.send(self.ring.take(self.conf.inflight.probes_per_tick))
+        if self.pacer:
+            due = self.pacer.due(len(self.ring), self.prober.pending())
+        else:
+            due = self.conf.inflight.probes_per_tick
+        self.prober.send(self.ring.take(due))
 
     def inflight_result(self, context, result):
         """A service's result of one probe (InflightAPI 1.0)."""

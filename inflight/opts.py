@@ -25,10 +25,20 @@ host_opts = [
 inflight_opts = [
     cfg.FloatOpt('probe_interval', default=1.0, min=0.01,
                  help='Seconds between two ticks of the check_inflight '
-                      'periodic task.'),
+                      'periodic task, at most (pacing by cycle_seconds ticks '
+                      'more often for large rings).'),
+    cfg.FloatOpt('cycle_seconds', default=60.0, min=0.0,
+                 help='Probe every enabled service once in this many '
+                      'seconds, spread evenly (services / cycle_seconds '
+                      'probes per second). 0: probes_per_tick on every tick '
+                      'instead.'),
+    cfg.IntOpt('max_in_flight', default=1000, min=1,
+               help='Probes out at once, at most, when pacing by '
+                      'cycle_seconds; a cycle that needs more takes longer, '
+                      'and the log says so.'),
     cfg.IntOpt('probes_per_tick', default=10, min=1,
-               help='Services probed on each tick, taken in turn from the '
-                    'circular queue of enabled services.'),
+               help='With cycle_seconds = 0: services probed on each tick, '
+                    'taken in turn from the circular queue.'),
     cfg.FloatOpt('sleep', default=1.0, min=0.0,
                  help='Seconds each probed service is asked to sleep; how '
                       'late it wakes is the event-loop overhead.'),

@@ -70,7 +70,8 @@ class Processes:
 
 def daemon_conf(tmp_path, broker_url, exchange, db_url, statsd_port,
                 prefix='inflight', **inflight):
-    options = dict(probe_interval=0.1, probes_per_tick=10, sleep=SLEEP,
+    options = dict(probe_interval=0.1, cycle_seconds=0, probes_per_tick=10,
+                   sleep=SLEEP,
                    probe_timeout=5.0, refresh_interval=0.3,
                    register_service='true')
     options.update(inflight)

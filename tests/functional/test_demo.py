@@ -18,9 +18,9 @@ def check_output(run):
     lines = run.stdout.splitlines()
     assert lines[1].split() == ['service', '(ms)', *timings.PHASES]
     rows = [line.split() for line in lines[2:] if line.startswith('compute.')]
-    assert rows and all(len(row) == 6 for row in rows)
+    assert rows and all(len(row) == 1 + len(timings.PHASES) for row in rows)
     for row in rows:
-        to, in_, over, back, rtt = map(float, row[1:])
+        to, in_, over, back, rtt, queue = map(float, row[1:])
         assert in_ >= 200.0 - 1.0 and rtt >= in_
     sent, received = lines[-1].split()[1:4:2]
     assert lines[-1].startswith('probes: ') and sent == received != '0'

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from harness import add_row, daemon_conf, received_from, stop_daemon
+from inflight.timings import PHASES
 
 FAST = dict(sleep=0.1, probe_timeout=0.5, richer_retry_interval=1.0,
             deaf_after=2, register_service='false')
@@ -110,13 +111,10 @@ def test_inflight_ping_each_kind_of_service(
     for seq, line in enumerate(lines[1:4], 1):
         words = line.split()
         assert words[:2] == ['seq=%d' % seq, 'inflight']
-        assert [w.split('=')[0] for w in words[2:7]] == [
-            'to_service', 'in_service', 'overhead', 'from_service',
-            'round_trip']
+        assert [w.split('=')[0] for w in words[2:8]] == list(PHASES)
         assert float(words[3].split('=')[1]) >= 100.0 - 1.0
     assert '3 probes sent, 3 received, 0.0% loss' in run.stdout
-    assert [line.split()[0] for line in lines[-5:]] == [
-        'to_service', 'in_service', 'overhead', 'from_service', 'round_trip']
+    assert [line.split()[0] for line in lines[-6:]] == list(PHASES)
 
     run = inflight_ping(conf, 'compute', 'nova.test', '-c', '2', '-i',
                         '0.05', '--json')

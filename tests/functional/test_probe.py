@@ -157,3 +157,23 @@ def test_legs_survive_a_service_clock_five_seconds_off(
             offset, abs=2.0)
         assert min(statsd.values('inflight.%s.to_service' % service)) >= 0
         assert min(statsd.values('inflight.%s.from_service' % service)) >= 0
+
+
+def test_paced_by_cycle_every_service_in_turn(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    db_url, engine = services_db
+    hosts = ('p1.test', 'p2.test', 'p3.test')
+    for host in hosts:
+        processes.service('threading', broker_url, exchange, 'compute', host,
+                          db_url)
+    daemon = processes.daemon(daemon_conf(
+        tmp_path, broker_url, exchange, db_url, statsd.port, sleep=0.05,
+        register_service='false', cycle_seconds=0.6, max_in_flight=10))
+    for host in hosts:
+        statsd.wait_for(received_from(statsd, 'inflight',
+                                      'compute.' + host.replace('.', '_'), 3))
+    stop_daemon(daemon, statsd)
+    sent = [statsd.total('inflight.compute.%s.sent' % h.replace('.', '_'))
+            for h in hosts]
+    assert max(sent) - min(sent) <= 1     # in turn: none probed twice ahead
+    assert 'Probing 3 enabled services' in processes.log()
