@@ -2,9 +2,14 @@
 
 NTP's way (RFC 5905): each probe gives an offset θ = ((t1-t0) + (t2-t3)) / 2
 and a delay δ = (t3-t0) - (t2-t1). The true offset lies within δ/2 of θ, so
-the sample with the smallest δ in a sliding window bounds it best. The
-one-way legs are corrected with that offset and never come out negative;
-their sum stays δ (queue_total), which no offset touches.
+the sample with the smallest δ in a sliding window bounds it best.
+
+θ assumes both legs take as long; they need not (a slow return path makes
+θ = -D/2 with clocks in step). So when that sample's bounds [θ-δ/2, θ+δ/2]
+hold 0, the clocks are taken to agree and the legs are left as read; only
+an offset the probes prove (0 outside the bounds) corrects them. Legs never
+come out negative, and their sum stays δ (queue_total), which no offset
+touches.
 """
 
 import collections
@@ -20,7 +25,7 @@ class ClockOffsets:
         self._lock = threading.Lock()
 
     def correct(self, service, timings):
-        """(Timings with the legs corrected, offset in seconds)."""
+        """(Timings with the legs corrected, the offset applied, in seconds)."""
         to, back = timings.to_service, timings.from_service
         delay = max(0.0, to + back)
         key = (service.topic, service.host)
@@ -30,7 +35,9 @@ class ClockOffsets:
                 samples = self._samples[key] = collections.deque(
                     maxlen=self.window)
             samples.append((delay, (to - back) / 2))
-            offset = min(samples)[1]
+            best_delay, offset = min(samples)
+        if abs(offset) <= best_delay / 2:
+            offset = 0.0     # the probes cannot tell the clocks apart
         to, back = to - offset, back + offset
         if to < 0:
             to, back = 0.0, delay

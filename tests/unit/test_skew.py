@@ -53,3 +53,19 @@ def test_services_are_kept_apart():
     other = CMP1._replace(host='cmp2')
     _, offset = offsets.correct(other, probe(0.001, 0.001, -3.0))
     assert offset == pytest.approx(-3.0)
+
+
+def test_clocks_in_step_and_a_slow_way_back_leave_the_legs_alone():
+    offsets = skew.ClockOffsets(window=8)
+    for _ in range(8):                     # every sample: 40 ms slower back
+        t, offset = offsets.correct(CMP1, probe(0.001, 0.041, 0.0))
+    assert offset == 0.0
+    assert t.to_service == pytest.approx(0.001)
+    assert t.from_service == pytest.approx(0.041)
+
+
+def test_an_offset_within_what_the_probes_can_tell_is_not_applied():
+    offsets = skew.ClockOffsets()
+    t, offset = offsets.correct(CMP1, probe(0.002, 0.002, 0.0015))
+    assert offset == 0.0                   # 1.5 ms < delay / 2 = 2 ms
+    assert t.to_service == pytest.approx(0.0035)
