@@ -1,5 +1,6 @@
 """Reading the configuration into a ConfigOpts and checking it at once."""
 
+import re
 import sys
 
 from oslo_config import cfg
@@ -10,6 +11,9 @@ import sqlalchemy as sa
 from inflight import opts
 from inflight import probes
 from inflight import version
+
+
+_PREFIX = re.compile(r'[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*')
 
 
 class ConfigError(Exception):
@@ -44,6 +48,9 @@ def check(conf, need_database=True):
                 reason = str(e).rpartition(' is not valid: ')[2]
                 raise ConfigError('[%s] %s is not valid: %s'
                                   % (group, opt.dest, reason))
+    if not _PREFIX.fullmatch(conf.statsd.prefix):
+        raise ConfigError('[statsd] prefix must be graphite nodes joined by '
+                          'dots, each of A-Z a-z 0-9 _ -')
     unknown = set(conf.inflight.probe_methods.values()) - set(probes.ORDER)
     if unknown:
         raise ConfigError('[inflight] probe_methods names unknown kinds %s; '

@@ -1,11 +1,16 @@
 """Timings and counts to statsd, named for graphite.
 
-Names are `<prefix>.<topic>.<host>.<leaf>`. A metrics failure is logged and
-never reaches the caller: probing goes on without statsd.
+Names are `<prefix>.<topic>.<host>.<leaf>`, topic and host made graphite-safe;
+two services whose safe names would be the same get told apart. A metrics
+failure never reaches the caller: it is counted, and logged at most once a
+minute, and probing goes on without statsd.
 """
 
+import hashlib
 import logging
 import re
+import threading
+import time
 
 import statsd
 
@@ -13,29 +18,64 @@ LOG = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r'[^A-Za-z0-9_-]')
 
+WARN_EVERY = 60.0   # seconds between two warnings of dropped metrics
+
 
 def graphite_safe(part):
     """`part` as one graphite node: dots and other symbols become '_'."""
     return _UNSAFE.sub('_', part) or '_'
 
 
+def service_name(topic, host):
+    """`<topic>.<host>`, each made one graphite node."""
+    return '%s.%s' % (graphite_safe(topic), graphite_safe(host))
+
+
 def metric_name(topic, host, leaf):
     """The name, under the prefix, of one service's metric."""
-    return '%s.%s.%s' % (graphite_safe(topic), graphite_safe(host), leaf)
+    return '%s.%s' % (service_name(topic, host), leaf)
+
+
+class _UDPClient(statsd.StatsClient):
+    """pystatsd's UDP client on a connected socket, letting send errors
+    (an ICMP port unreachable, say) through to be counted."""
+
+    def __init__(self, host, port, prefix):
+        super().__init__(host, port, prefix=prefix)
+        self._sock.connect(self._addr)
+
+    def _send(self, data):
+        self._sock.send(data.encode('ascii'))
 
 
 class Metrics:
     """Sends probe outcomes to one statsd server over UDP."""
 
-    def __init__(self, host, port, prefix):
+    def __init__(self, host, port, prefix, monotonic=time.monotonic):
         self.address = (host, port)
         self.prefix = prefix
+        self.dropped = 0          # pipelines that could not be sent
+        self._monotonic = monotonic
+        self._warned_at = None
         self._client = None
+        self._unresolved = None   # (when, error) of a failed name lookup
+        self._names = {}          # (topic, host) -> name under the prefix
+        self._owners = {}         # that name -> (topic, host)
+        self._lock = threading.Lock()
 
     def _statsd(self):
         if self._client is None:
+            # Name resolution can take long: once it failed, not again
+            # before WARN_EVERY, so that probing is not held up.
+            now = self._monotonic()
+            if self._unresolved and now - self._unresolved[0] < WARN_EVERY:
+                raise self._unresolved[1]
             host, port = self.address
-            self._client = statsd.StatsClient(host, port, prefix=self.prefix)
+            try:
+                self._client = _UDPClient(host, port, self.prefix)
+            except OSError as e:
+                self._unresolved = (now, e)
+                raise
         return self._client
 
     def _send(self, fill):
@@ -44,13 +84,51 @@ class Metrics:
             with self._statsd().pipeline() as pipe:
                 fill(pipe)
         except Exception as e:  # noqa: BLE001 - metrics never break probing
-            LOG.warning('Could not send metrics to statsd at %s:%s: %s',
-                        self.address[0], self.address[1], e)
+            self._dropped(e)
+
+    def _dropped(self, error):
+        with self._lock:
+            self.dropped += 1
+            now = self._monotonic()
+            if (self._warned_at is not None and
+                    now - self._warned_at < WARN_EVERY):
+                return
+            self._warned_at = now
+            dropped = self.dropped
+        LOG.warning('Could not send metrics to statsd at %s:%s (%d batches '
+                    'dropped so far): %s', self.address[0], self.address[1],
+                    dropped, error)
+
+    def name(self, service, leaf):
+        """The metric name of one service's leaf, unique to that service."""
+        key = (service.topic, service.host)
+        name = self._names.get(key)
+        if name is None:
+            name = self._claim(key)
+        return '%s.%s' % (name, leaf)
+
+    def _claim(self, key):
+        topic, host = key
+        name = service_name(topic, host)
+        with self._lock:
+            if key in self._names:
+                return self._names[key]
+            owner = self._owners.setdefault(name, key)
+            if owner != key:
+                digest = hashlib.sha1(host.encode('utf-8')).hexdigest()[:8]
+                distinct = '%s_%s' % (name, digest)
+                LOG.warning('%r.%r and %r.%r both make the metric name %s: '
+                            'the second is sent as %s', owner[0], owner[1],
+                            topic, host, name, distinct)
+                name = distinct
+                self._owners[name] = key
+            self._names[key] = name
+            return name
 
     def _count(self, services, leaf):
         def fill(pipe):
             for service in services:
-                pipe.incr(metric_name(service.topic, service.host, leaf))
+                pipe.incr(self.name(service, leaf))
         self._send(fill)
 
     def sent(self, services):
@@ -74,25 +152,24 @@ class Metrics:
         def fill(pipe):
             for phase, seconds in timings._asdict().items():
                 if seconds is not None:
-                    pipe.timing(metric_name(service.topic, service.host,
-                                            phase), seconds * 1000.0)
-            pipe.incr(metric_name(service.topic, service.host, 'received'))
+                    pipe.timing(self.name(service, phase), seconds * 1000.0)
+            pipe.incr(self.name(service, 'received'))
             if clock_offset is not None:
-                pipe.gauge(metric_name(service.topic, service.host,
-                                       'clock_offset'), clock_offset * 1000.0)
+                pipe.gauge(self.name(service, 'clock_offset'),
+                           clock_offset * 1000.0)
         self._send(fill)
 
     def deaf(self, service, deaf):
         """Gauge `deaf`: 1 while the service is up but deaf, else 0."""
-        self._send(lambda pipe: pipe.gauge(
-            metric_name(service.topic, service.host, 'deaf'), int(deaf)))
+        self._send(lambda pipe: pipe.gauge(self.name(service, 'deaf'),
+                                           int(deaf)))
 
     def method(self, service, kind, kinds):
         """Gauges `method.<kind>`: 1 for the kind the service answers, 0 else."""
         def fill(pipe):
             for each in kinds:
-                pipe.gauge(metric_name(service.topic, service.host,
-                                       'method.' + each), int(each == kind))
+                pipe.gauge(self.name(service, 'method.' + each),
+                           int(each == kind))
         self._send(fill)
 
 

@@ -1,5 +1,6 @@
 """statsd faults never reach the caller."""
 
+import re
 import socket
 
 from inflight import db
@@ -39,3 +40,56 @@ def test_one_result_is_one_pipeline(statsd):
     assert len(statsd.packets) == 1
     assert [n for n, _, _ in statsd.metrics] == [
         'p.compute.cmp1.%s' % leaf for leaf in timings.PHASES + ('received',)]
+
+
+HOSTILE = ['cmp:1', 'cmp|ms', 'cmp@2', 'cmp\n3:1|c', 'cmp 4', 'cmp.5.dc',
+           'cmp-6_ok', 'cømp7', '計算8', '']
+
+
+def test_hostile_names_never_break_the_line_protocol(statsd):
+    m = metrics.Metrics('127.0.0.1', statsd.port, 'inflight')
+    for i, host in enumerate(HOSTILE):
+        svc = CMP1._replace(host=host, topic='t:%d|x' % i)
+        m.received(svc, ALL_PHASES, clock_offset=-0.001)
+        m.lost([svc])
+    lines_each = 1 + len(timings.PHASES) + 2 + 1
+    statsd.wait_for(lambda got: len(got) == lines_each * len(HOSTILE))
+    names = {name for name, _, _ in statsd.metrics}
+    for packet in statsd.packets:
+        for line in packet.decode('ascii').split('\n'):
+            assert re.fullmatch(r'[A-Za-z0-9_.-]+:-?[0-9.]+\|(ms|c|g)', line)
+    services = {name.split('.')[1] + '.' + name.split('.')[2]
+                for name in names}
+    assert len(services) == len(HOSTILE)      # none merged
+
+
+def test_names_that_sanitise_alike_are_told_apart(statsd, caplog):
+    m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
+    first, second = CMP1._replace(host='cmp1.dc'), CMP1._replace(host='cmp1_dc')
+    m.lost([first])
+    m.lost([second])
+    m.lost([first])
+    statsd.wait_for(lambda got: len(got) == 3)
+    names = [name for name, _, _ in statsd.metrics]
+    assert names[0] == names[2] == 'p.compute.cmp1_dc.lost'
+    assert re.fullmatch(r'p\.compute\.cmp1_dc_[0-9a-f]{8}\.lost', names[1])
+    assert 'both make the metric name compute.cmp1_dc' in caplog.text
+
+
+def test_dropped_metrics_are_counted_and_logged_once_a_minute(caplog):
+    now = [0.0]
+    m = metrics.Metrics('statsd.invalid', 8125, 'p', monotonic=lambda: now[0])
+    for _ in range(50):
+        m.lost([CMP1])
+    now[0] += 61
+    m.lost([CMP1])
+    assert m.dropped == 51
+    assert caplog.text.count('Could not send metrics') == 2
+    assert '51 batches dropped so far' in caplog.text
+
+
+def test_refused_udp_is_counted():
+    m = metrics.Metrics('127.0.0.1', closed_port(), 'p')
+    for _ in range(5):
+        m.lost([CMP1])
+    assert m.dropped >= 1     # ICMP port unreachable came back between sends
