@@ -11,6 +11,8 @@ from inflight import rpcapi
 
 LOG = logging.getLogger(__name__)
 
+RETRY_FIRST = 1.0   # seconds before the first retry of a failed table read
+
 
 class InflightManager(periodic_task.PeriodicTasks):
     """Walks the ring of enabled services, probing a few on every tick."""
@@ -22,7 +24,7 @@ class InflightManager(periodic_task.PeriodicTasks):
         self.prober = prober
         self.ring = ring
         self._list_services = list_services
-        self._db_failing = False
+        self._db_failures = 0     # reads in a row that failed
         self.pacer = None
         if conf.inflight.cycle_seconds:
             self.pacer = pacing.Pacer(conf.inflight.cycle_seconds,
@@ -44,14 +46,22 @@ class InflightManager(periodic_task.PeriodicTasks):
             read_at = deaf.utcnow()
             services = self._list_services()
         except Exception as e:  # noqa: BLE001 - keep the last known ring
-            if not self._db_failing:
+            if not self._db_failures:
                 LOG.warning('Could not read the services table, probing the '
-                            '%d services known: %s', len(self.ring), e)
-            self._db_failing = True
+                            '%d services known until it answers: %s',
+                            len(self.ring), e)
+            self._db_failures += 1
+            # Try again sooner than usual, backing off to the usual spacing.
+            self._periodic_spacing['refresh_services'] = min(
+                self.conf.inflight.refresh_interval,
+                RETRY_FIRST * 2 ** (self._db_failures - 1))
             return
-        if self._db_failing:
-            LOG.info('Reading the services table again')
-        self._db_failing = False
+        if self._db_failures:
+            LOG.info('Read the services table again after %d failed tries',
+                     self._db_failures)
+            self._db_failures = 0
+            self._periodic_spacing['refresh_services'] = (
+                self.conf.inflight.refresh_interval)
         before = len(self.ring)
         self.ring.refresh(services, read_at)
         if len(self.ring) == before:

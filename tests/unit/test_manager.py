@@ -1,0 +1,56 @@
+"""The manager: the table's outages keep the ring, back off, log once."""
+
+import logging
+
+from oslo_config import cfg
+
+from inflight import db
+from inflight import manager
+from inflight import opts
+from inflight import ring
+
+CMP1 = db.Service(1, 'cmp1', 'nova-compute', 'compute', None, None)
+CMP2 = db.Service(2, 'cmp2', 'nova-compute', 'compute', None, None)
+
+
+class Table:
+    """The services table, answering or failing as told."""
+
+    def __init__(self):
+        self.rows, self.down, self.reads = [CMP1], False, 0
+
+    def __call__(self):
+        self.reads += 1
+        if self.down:
+            raise ConnectionError('database is gone')
+        return list(self.rows)
+
+
+def make(refresh_interval=60.0):
+    conf = cfg.ConfigOpts()
+    opts.register_opts(conf)
+    conf([])
+    conf.set_override('refresh_interval', refresh_interval, 'inflight')
+    table = Table()
+    return manager.InflightManager(conf, None, ring.ServiceRing(), table), \
+        table
+
+
+def test_an_outage_keeps_the_ring_backs_off_and_logs_once(caplog):
+    caplog.set_level(logging.INFO)
+    m, table = make()
+    m.refresh_services(None)
+    assert len(m.ring) == 1
+    table.down = True
+    spacings = []
+    for _ in range(9):
+        m.refresh_services(None)
+        spacings.append(m._periodic_spacing['refresh_services'])
+    assert len(m.ring) == 1 and m.ring.next() == CMP1
+    assert spacings == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert caplog.text.count('Could not read the services table') == 1
+    table.down, table.rows = False, [CMP1, CMP2]
+    m.refresh_services(None)
+    assert len(m.ring) == 2                    # changes picked up
+    assert m._periodic_spacing['refresh_services'] == 60
+    assert 'Read the services table again after 9 failed tries' in caplog.text
