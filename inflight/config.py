@@ -1,5 +1,6 @@
 """Reading the configuration into a ConfigOpts and checking it at once."""
 
+from importlib import metadata
 import re
 import sys
 
@@ -34,11 +35,18 @@ def parse_args(conf, argv, prog):
 def check(conf, need_database=True):
     """Read every option now, so that a bad value fails at start, not later."""
     try:
-        oslo_messaging.TransportURL.parse(conf)  # registers transport_url
-    except oslo_messaging.InvalidTransportURL as e:
+        url = oslo_messaging.TransportURL.parse(conf)  # registers it too
+    except (oslo_messaging.InvalidTransportURL, ValueError) as e:
+        reason = (e if isinstance(e, oslo_messaging.InvalidTransportURL)
+                  else 'a port is not a number')
         raise ConfigError('[DEFAULT] transport_url is not a transport URL '
                           '(for example rabbit://user:pass@host:5672/): %s'
-                          % e)
+                          % reason)
+    drivers = {ep.name for ep in metadata.entry_points(
+        group='oslo.messaging.drivers')}
+    if url.transport not in drivers:
+        raise ConfigError('[DEFAULT] transport_url names no oslo.messaging '
+                          'driver; drivers are %s' % ', '.join(sorted(drivers)))
     for group, group_opts in opts.list_opts():
         section = conf if group == 'DEFAULT' else conf[group]
         for opt in group_opts:
@@ -62,10 +70,11 @@ def check(conf, need_database=True):
         raise ConfigError('[database] connection is not set: give the URL of '
                           'the database holding the services table')
     try:
-        sa.engine.make_url(conf.database.connection)
-    except sa.exc.ArgumentError:
+        sa.engine.make_url(conf.database.connection).get_dialect()
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError):
         raise ConfigError('[database] connection is not a database URL '
-                          '(for example mysql+pymysql://user:pass@host/nova)')
+                          'SQLAlchemy knows (for example '
+                          'mysql+pymysql://user:pass@host/nova)')
 
 
 def fail(prog, error):

@@ -11,6 +11,7 @@ import os
 import queue
 import statistics
 import sys
+import threading
 import time
 
 import kombu
@@ -88,6 +89,17 @@ def _report(name, summary, out):
               % (phase, s['min'], s['median'], s['p90'], s['max']), file=out)
 
 
+def _started(server, timeout):
+    """Start `server`, unless the broker cannot be reached in `timeout` s."""
+    started = threading.Event()
+
+    def start():
+        server.start()
+        started.set()
+    threading.Thread(target=start, daemon=True).start()
+    return started.wait(timeout)
+
+
 def _delete_queue(conf, name):
     """Remove this run's reply queue from RabbitMQ (best effort)."""
     url = oslo_messaging.TransportURL.parse(conf)
@@ -125,7 +137,14 @@ def run(conf, topic, host, count, interval, method=None, as_json=False,
     server = oslo_messaging.get_rpc_server(
         transport, oslo_messaging.Target(topic=rpcapi.TOPIC, server=reply_host),
         [_Results(runner)])
-    server.start()
+    if not _started(server, conf.inflight.probe_timeout):
+        hosts = ', '.join('%s:%s' % (h.hostname, h.port or '')
+                          for h in oslo_messaging.TransportURL.parse(
+                              conf).hosts)
+        print('inflight ping: error: no broker answered at %s within %gs'
+              % (hosts, conf.inflight.probe_timeout), file=sys.stderr,
+              flush=True)
+        os._exit(1)   # the driver goes on retrying in threads of its own
     service = db.Service(None, host, None, topic, None, None)
     name = '%s.%s' % (topic, host)
     if not as_json:

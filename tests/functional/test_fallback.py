@@ -155,3 +155,14 @@ def test_inflight_ping_usage_and_config_errors(tmp_path, broker_url,
     run = inflight_ping(str(bad), 'compute', 'h')
     assert run.returncode == 2
     assert run.stderr.startswith('inflight: error: [DEFAULT] transport_url')
+
+
+def test_inflight_ping_gives_up_on_an_unreachable_broker(tmp_path):
+    conf = tmp_path / 'nobroker.conf'
+    conf.write_text('[DEFAULT]\ntransport_url = rabbit://guest:guest@'
+                    '127.0.0.1:1/\n[inflight]\nprobe_timeout = 1\n')
+    run = inflight_ping(str(conf), 'compute', 'h', '-c', '1')
+    assert run.returncode == 1
+    assert ('inflight ping: error: no broker answered at 127.0.0.1:1 '
+            'within 1s') in run.stderr
+    assert run.stdout == ''
