@@ -4,6 +4,7 @@
 thing as an endpoint object to append to an RPC server's endpoints.
 """
 
+import collections
 import logging
 import sys
 import threading
@@ -48,6 +49,7 @@ class InflightEndpoint:
         self._transport = transport
         self._api = None
         self._api_lock = threading.Lock()
+        self.counts = collections.Counter()   # accepted, rejected, busy
 
     @classmethod
     def from_conf(cls, conf, transport=None, clock=time.time):
@@ -70,18 +72,25 @@ class InflightEndpoint:
         try:
             probe = probe_msg.parse_probe(probe)
         except probe_msg.MalformedMessage as e:
+            self._count('rejected')
             LOG.warning('Dropped a malformed inflight probe: %s', e)
             return
         if not self._sleepers.acquire(blocking=False):
+            self._count('busy')
             LOG.warning('Dropped inflight probe %s: too many probes already '
                         'sleeping in this process', probe.id)
             return
+        self._count('accepted')
         sleep = min(probe.sleep, self.max_sleep)
         try:
             self._spawn(self._measure, probe, sleep, received_at, started)
         except Exception:
             self._sleepers.release()
             LOG.exception('Could not start the sleeper for probe %s', probe.id)
+
+    def _count(self, outcome):
+        with self._api_lock:
+            self.counts[outcome] += 1
 
     def _measure(self, probe, sleep, received_at, started):
         """Sleep, see how late we woke, and cast the result to the prober."""

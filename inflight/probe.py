@@ -7,7 +7,11 @@ instead of letting a bad field reach the arithmetic.
 
 import collections
 import math
+import re
 import uuid
+
+# What a reply host may be: printable, no spaces (it ends a routing key).
+_HOST = re.compile(r'[!-~]+')
 
 Probe = collections.namedtuple('Probe', 'id sent_at sleep reply_host')
 
@@ -52,6 +56,8 @@ def parse_probe(message):
     probe = _parse(message, Probe, (str, float, float, str))
     if probe.sleep < 0:
         raise MalformedMessage('negative sleep')
+    if not _HOST.fullmatch(probe.reply_host):
+        raise MalformedMessage('reply_host is not a host name')
     return probe
 
 
