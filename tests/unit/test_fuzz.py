@@ -168,7 +168,8 @@ def test_the_prober_counts_every_hostile_result(statsd):
     dispatcher = rpc_dispatcher.RPCDispatcher(
         [results], oslo_messaging.NoOpSerializer())
     from inflight import db
-    sent = []
+    service = db.Service(1, 'cmp1', 'n', 'compute', None, None)
+    sent, answered = [], []
 
     result_fields = st.fixed_dictionaries(
         {}, optional={'id': st.one_of(texts, st.just('KNOWN')),
@@ -179,7 +180,8 @@ def test_the_prober_counts_every_hostile_result(statsd):
         'method': st.sampled_from(['inflight_result'] * 4 + ['inflight']),
         'version': st.sampled_from(['1.0', '1.0', '1.1', '3.0']),
         'args': st.one_of(st.fixed_dictionaries({'result': result_fields}),
-                          arguments)})
+                          st.just({'result': 'VALID'}),
+                          st.just({'result': 'DUPLICATE'}), arguments)})
     outcomes = collections.Counter()
 
     @settings(max_examples=BATCHES, deadline=None, database=None,
@@ -188,14 +190,21 @@ def test_the_prober_counts_every_hostile_result(statsd):
     def batch(batch_messages):
         for message in batch_messages:
             # Some results name a probe really out (or answered already).
-            args = message['args']
-            if isinstance(args.get('result'), dict) and \
-                    args['result'].get('id') == 'KNOWN':
-                service = db.Service(1, 'cmp1', 'n', 'compute', None, None)
+            args = dict(message['args'])
+            result = args.get('result')
+            if result == 'DUPLICATE' and answered:
+                args['result'] = answered[-1]
+            elif result == 'VALID' or (isinstance(result, dict) and
+                                       result.get('id') == 'KNOWN'):
                 p.send([service])
                 sent.append(1)
-                args['result']['id'] = list(p._pending)[-1]
-            outcomes[dispatch(dispatcher, message)] += 1
+                probe_id = list(p._pending)[-1]
+                if result == 'VALID':
+                    result = probe_msg.Result(probe_id, 'cmp1', 1.0, 1.5,
+                                              0.5, 0.5)._asdict()
+                    answered.append(result)
+                args['result'] = dict(result, id=probe_id)
+            outcomes[dispatch(dispatcher, dict(message, args=args))] += 1
 
     batch()
     total = BATCHES * PER_BATCH
@@ -204,5 +213,5 @@ def test_the_prober_counts_every_hostile_result(statsd):
     assert counted == outcomes['ok']
     assert p.counts['sent'] == len(sent)
     assert p.counts['received'] + p.pending() == len(sent)
-    assert p.counts['rejected'] > 0
+    assert p.counts['rejected'] > 0 and p.counts['received'] > 0
     p.abandon()
