@@ -1,6 +1,7 @@
 """nova-inflight's manager: the periodic tasks and the results endpoint."""
 
 import logging
+import time
 
 import oslo_messaging
 from oslo_service import periodic_task
@@ -19,8 +20,9 @@ class InflightManager(periodic_task.PeriodicTasks):
 
     target = oslo_messaging.Target(version=rpcapi.InflightAPI.RPC_API_VERSION)
 
-    def __init__(self, conf, prober, ring, list_services):
+    def __init__(self, conf, prober, ring, list_services, clock=time.time):
         super().__init__(conf)
+        self._clock = clock
         self.prober = prober
         self.ring = ring
         self._list_services = list_services
@@ -63,7 +65,13 @@ class InflightManager(periodic_task.PeriodicTasks):
             self._periodic_spacing['refresh_services'] = (
                 self.conf.inflight.refresh_interval)
         before = len(self.ring)
+        first = self.ring.read_at is None
         self.ring.refresh(services, read_at)
+        if first and self.pacer:
+            # Where the cycle stands by the clock: a restarted worker (on
+            # SIGHUP, say) goes on where the last one was, not from the top.
+            cycle = self.conf.inflight.cycle_seconds
+            self.ring.seek((self._clock() % cycle) / cycle)
         if len(self.ring) == before:
             return
         LOG.info('Probing %d enabled services', len(self.ring))

@@ -43,6 +43,14 @@ class ServiceRing:
             self._services = fresh
             self._next = len(done)
 
+    def seek(self, fraction):
+        """Go to `fraction` (0 to 1) of the way round, as if the services
+        before it had been probed in this cycle."""
+        with self._lock:
+            self._next = min(int(fraction * len(self._order)),
+                             len(self._order))
+            self._probed = set(self._order[:self._next])
+
     def next(self):
         """The next service to probe, or None when the ring is empty."""
         with self._lock:

@@ -54,3 +54,17 @@ def test_an_outage_keeps_the_ring_backs_off_and_logs_once(caplog):
     assert len(m.ring) == 2                    # changes picked up
     assert m._periodic_spacing['refresh_services'] == 60
     assert 'Read the services table again after 9 failed tries' in caplog.text
+
+
+def test_a_new_worker_starts_where_the_cycle_stands_by_the_clock():
+    conf = cfg.ConfigOpts()
+    opts.register_opts(conf)
+    conf([])
+    conf.set_override('cycle_seconds', 60.0, 'inflight')
+    rows = [db.Service(i, 'h%d' % i, 'n', 'compute', None, None)
+            for i in range(10)]
+    for now, first in ((1800.0, 'h0'), (1830.0, 'h5'), (1857.0, 'h9')):
+        m = manager.InflightManager(conf, None, ring.ServiceRing(),
+                                    lambda: rows, clock=lambda: now)
+        m.refresh_services(None)
+        assert m.ring.next().host == first

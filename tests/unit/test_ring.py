@@ -89,3 +89,10 @@ def test_nobody_is_probed_twice_in_a_cycle_and_members_are_not_skipped(
             assert service.host in members
             assert service.host not in in_cycle
             in_cycle.append(service.host)
+
+
+def test_seek_goes_part_of_the_way_round_and_completes_the_cycle():
+    r = ring.ServiceRing(services('a', 'b', 'c', 'd'))
+    r.seek(0.5)
+    assert hosts(r.take(4)) == ['c', 'd', 'a', 'b']
+    assert r.cycles == 1
