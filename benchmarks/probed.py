@@ -20,9 +20,10 @@ It prints `READY <mode>` once its server consumes. SIGTERM stops it too.
 
 import sys
 
-MODE = 'eventlet' if '--mode=eventlet' in sys.argv or (
-    '--mode' in sys.argv and
-    sys.argv[sys.argv.index('--mode') + 1:][:1] == ['eventlet']) else 'threading'
+# Monkey-patching must come first: find the mode before argparse is imported.
+MODE = ('eventlet' if '--mode=eventlet' in sys.argv or
+        ' '.join(sys.argv).endswith('--mode eventlet') or
+        '--mode eventlet ' in ' '.join(sys.argv) else 'threading')
 if MODE == 'eventlet':
     import eventlet
     eventlet.monkey_patch()
@@ -49,7 +50,7 @@ VERSION = '1.0'
 
 
 class Echo:
-    """The baseline: take the message, cast a result-shaped answer back at once."""
+    """The baseline: cast a result-shaped answer back at once."""
 
     target = oslo_messaging.Target(namespace=NAMESPACE, version=VERSION)
 

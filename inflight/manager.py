@@ -27,6 +27,7 @@ class InflightManager(periodic_task.PeriodicTasks):
         self.ring = ring
         self._list_services = list_services
         self._db_failures = 0     # reads in a row that failed
+        self._cycles_logged = 0
         self.pacer = None
         if conf.inflight.cycle_seconds:
             self.pacer = pacing.Pacer(conf.inflight.cycle_seconds,
@@ -84,6 +85,11 @@ class InflightManager(periodic_task.PeriodicTasks):
     def check_inflight(self, context):
         """Deal with overdue probes, then probe the next services due."""
         self.prober.expire()
+        if self.ring.cycles != self._cycles_logged:
+            self._cycles_logged = self.ring.cycles
+            LOG.info('Cycle %d over %d services: %d probes out; so far %s',
+                     self.ring.cycles, len(self.ring), self.prober.pending(),
+                     dict(self.prober.counts))
         if self.pacer:
             due = self.pacer.due(len(self.ring), self.prober.pending())
         else:

@@ -5,6 +5,7 @@ thing as an endpoint object to append to an RPC server's endpoints.
 """
 
 import collections
+from concurrent import futures
 import logging
 import sys
 import threading
@@ -19,17 +20,18 @@ from inflight import rpcapi
 LOG = logging.getLogger(__name__)
 
 
-def _start_thread(function, *args):
-    threading.Thread(target=function, args=args, daemon=True,
-                     name='inflight-sleeper').start()
+def concurrency(threads=100):
+    """How this process runs work apart: ('eventlet'|'threading', spawn, sleep).
 
-
-def concurrency():
-    """How this process runs work apart: ('eventlet'|'threading', spawn, sleep)."""
+    On threads, a pool of up to `threads` sleepers, started as needed and
+    reused: starting a thread per probe costs more than the probe.
+    """
     eventlet = sys.modules.get('eventlet')  # never imported: never patched
     if eventlet and eventlet.patcher.is_monkey_patched('thread'):
         return 'eventlet', eventlet.spawn_n, eventlet.sleep
-    return 'threading', _start_thread, time.sleep
+    pool = futures.ThreadPoolExecutor(threads,
+                                      thread_name_prefix='inflight-sleeper')
+    return 'threading', pool.submit, time.sleep
 
 
 class InflightEndpoint:
@@ -43,7 +45,7 @@ class InflightEndpoint:
         self.host = host
         self.max_sleep = max_sleep
         self.clock = clock
-        self.mode, self._spawn, self._sleep = concurrency()
+        self.mode, self._spawn, self._sleep = concurrency(max_sleeping)
         self._sleep = sleep or self._sleep
         self._sleepers = threading.BoundedSemaphore(max_sleeping)
         self._transport = transport

@@ -32,7 +32,7 @@ inflight_opts = [
                       'seconds, spread evenly (services / cycle_seconds '
                       'probes per second). 0: probes_per_tick on every tick '
                       'instead.'),
-    cfg.IntOpt('max_in_flight', default=1000, min=1,
+    cfg.IntOpt('max_in_flight', default=2000, min=1,
                help='Probes out at once, at most, when pacing by '
                       'cycle_seconds; a cycle that needs more takes longer, '
                       'and the log says so.'),

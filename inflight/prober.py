@@ -214,7 +214,8 @@ class Prober:
         due = []
         with self._lock:
             # Deadlines grow with insertion order: stop at the first not due.
-            for probe_id, pending in list(self._pending.items()):
+            while self._pending:
+                probe_id, pending = next(iter(self._pending.items()))
                 if not is_due(pending):
                     break
                 del self._pending[probe_id]

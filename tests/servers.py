@@ -65,6 +65,13 @@ class StatsdSink:
             self._receive(left)
         return self.metrics
 
+    def receive_for(self, seconds):
+        """Receive whatever arrives in the next `seconds`."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._receive(deadline - time.monotonic())
+        return self.metrics
+
     def drain(self, quiet=0.5):
         """Receive until nothing arrives for `quiet` seconds."""
         count = -1

@@ -1,5 +1,6 @@
 """Running nova-inflight and probed services as real processes, for the tests."""
 
+import ctypes
 import os
 import select
 import signal
@@ -20,6 +21,16 @@ def read_line(proc, timeout=30.0):
     return proc.stdout.readline()
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In a child, before exec: SIGTERM when the test process goes, so that
+    no daemon outlives a killed test run."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Processes:
     """Starts processes for one test and stops whatever is left at its end."""
 
@@ -28,17 +39,32 @@ class Processes:
         self.procs = []
 
     def service(self, mode, broker_url, exchange, topic, host, db_url,
-                answers=('mixin',), rpc_ping=False, clock_offset=0.0):
+                answers=('mixin',), rpc_ping=False, clock_offset=0.0,
+                pool_size=None, hog=None, switch_interval=None):
+        """Start probed_service.py (see its options) and wait for READY.
+
+        `pool_size` sets its executor_thread_pool_size (1: one message at a
+        time); `hog` and `switch_interval` are its --hog and
+        --switch-interval."""
         conf = self.tmp_path / ('%s.conf' % host)
         log = self.tmp_path / ('%s.log' % host)
         conf.write_text(
             '[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\n'
-            'rpc_ping_enabled = %s\n' % (broker_url, exchange, rpc_ping))
+            'rpc_ping_enabled = %s\n' % (broker_url, exchange, rpc_ping) +
+            ('executor_thread_pool_size = %d\n' % pool_size
+             if pool_size else ''))
+        options = []
+        if hog is not None:
+            options += ['--hog', str(hog)]
+        if switch_interval is not None:
+            options += ['--switch-interval', str(switch_interval)]
         proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, 'probed_service.py'), mode,
              str(conf), topic, host, '--db', db_url,
-             '--clock-offset', str(clock_offset), '--answers', *answers],
-            stdout=subprocess.PIPE, stderr=open(log, 'w'), text=True)
+             '--clock-offset', str(clock_offset), *options,
+             '--answers', *answers],
+            stdout=subprocess.PIPE, stderr=open(log, 'w'), text=True,
+            preexec_fn=_die_with_parent)
         self.procs.append(proc)
         line = read_line(proc)
         assert line.split() == ['READY', mode], log.read_text()[-3000:]
@@ -49,7 +75,8 @@ class Processes:
         proc = subprocess.Popen(
             [sys.executable, '-m', 'inflight.cmd.inflight',
              '--config-file', conf_path],
-            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, **env))
+            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, **env),
+            preexec_fn=_die_with_parent)
         self.procs.append(proc)
         return proc
 
@@ -78,12 +105,24 @@ def daemon_conf(tmp_path, broker_url, exchange, db_url, statsd_port,
     path = tmp_path / 'inflight.conf'
     path.write_text(
         '[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\n'
-        'host = prober.test\n'
+        'host = %s\n'
         '[database]\nconnection = %s\n'
         '[statsd]\nport = %d\nprefix = %s\n[inflight]\n%s\n'
-        % (broker_url, exchange, db_url, statsd_port, prefix,
-           '\n'.join('%s = %s' % kv for kv in options.items())))
+        % (broker_url, exchange, prober_host(exchange), db_url, statsd_port,
+           prefix, '\n'.join('%s = %s' % kv for kv in options.items())))
     return str(path)
+
+
+def prober_host(exchange):
+    """The daemon's host name in a test: its own, so that no other test's
+    daemon shares its results queue (queues are named by host, not by
+    exchange)."""
+    return 'prober-%s.test' % exchange.rsplit('-', 1)[-1]
+
+
+def prober_service(exchange):
+    """The daemon's own service, as named in its metrics."""
+    return 'inflight.' + prober_host(exchange).replace('.', '_')
 
 
 def add_row(engine, host, topic, **values):

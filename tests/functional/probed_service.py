@@ -1,6 +1,7 @@
 """A service to probe, in a process of its own, on eventlet or on native threads.
 
     probed_service.py MODE CONFIG_FILE TOPIC HOST [--db URL] [--answers ...]
+                      [--hog SECONDS] [--switch-interval SECONDS]
 
 MODE `eventlet` monkey-patches first and puts InflightMixin on its manager,
 as a Nova manager would; MODE `threading` appends an InflightEndpoint to its
@@ -9,6 +10,17 @@ default), `baseapi` (a Nova-style ping endpoint), `gated-mixin` (the mixin,
 but only after SIGUSR1). oslo_rpc_server_ping is answered when the config
 file sets rpc_ping_enabled. It prints `READY <mode>` once it consumes, and
 stops on SIGTERM.
+
+For the accuracy tests: the manager's `slow(seconds)` holds its RPC worker
+that long (a backlog, when the config file sets executor_thread_pool_size
+= 1), then writes `SLOW <time.time()>` to stderr. With --hog D, each
+SIGUSR2 turns starving on (it prints `HOGGING`) or off again (`RESTING`):
+while on, on each probe it takes, once the sleeper is started, a
+greenthread (eventlet) or thread (threading) spins without yielding until
+D seconds after the probe was taken, then writes `HOG <ms from taking the
+probe to the end of the spin>` to stderr. --switch-interval sets
+sys.setswitchinterval, so that a spinning thread keeps the GIL (Python
+hands it over every 5 ms by default).
 """
 
 import sys
@@ -45,6 +57,12 @@ class Manager:
     def do_work(self, ctxt):
         return 'done'
 
+    def slow(self, ctxt, seconds):
+        """Hold the RPC worker `seconds` (a greenthread sleep on eventlet);
+        write `SLOW <time.time() at the end>` to stderr."""
+        time.sleep(seconds)
+        print('SLOW %.6f' % time.time(), file=sys.stderr, flush=True)
+
 
 class ComputeManager(mixin.InflightMixin, Manager):
     pass
@@ -72,6 +90,31 @@ class GatedEndpoint(mixin.InflightEndpoint):
             return super().inflight(ctxt, probe)
 
 
+class Hog:
+    """Starve the process on each probe an endpoint takes, while `on`."""
+
+    on = threading.Event()
+
+    def __init__(self, endpoint, seconds):
+        self.seconds = seconds
+        _, self._spawn, self._yield = mixin.concurrency()
+        take = endpoint.inflight
+
+        def inflight(ctxt, probe):
+            taken = time.monotonic()   # just before the endpoint's own reading
+            take(ctxt, probe)          # the sleeper is started now
+            if self.on.is_set():
+                self._spawn(self.spin, taken + self.seconds, taken)
+        endpoint.inflight = inflight   # what the RPC dispatcher calls
+
+    def spin(self, until, taken):
+        self._yield(0)   # let the sleeper start sleeping, if it had not
+        while time.monotonic() < until:
+            pass         # no I/O, no sleep: the hub (or the GIL) is ours
+        print('HOG %.3f' % ((time.monotonic() - taken) * 1000.0),
+              file=sys.stderr, flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     for name in ('mode', 'config_file', 'topic', 'host'):
@@ -82,7 +125,14 @@ def main():
                         help='seconds this service\'s clock is ahead')
     parser.add_argument('--answers', nargs='*', default=['mixin'],
                         choices=['mixin', 'baseapi', 'gated-mixin'])
+    parser.add_argument('--hog', type=float, default=None,
+                        help='while SIGUSR2 has it on, spin this many '
+                             'seconds from the taking of each probe')
+    parser.add_argument('--switch-interval', type=float, default=None,
+                        help='sys.setswitchinterval, in seconds')
     args = parser.parse_args()
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
 
     conf = cfg.CONF   # oslo.messaging reads it, as in a Nova service
     conf(['--config-file', args.config_file], project='probed-service')
@@ -107,6 +157,19 @@ def main():
             signal.signal(signal.SIGUSR1, lambda *a: GatedEndpoint.gate.set())
     if 'baseapi' in args.answers:
         endpoints.append(BaseRPCAPI(args.binary))
+    if args.hog is not None:
+        for endpoint in endpoints:
+            if isinstance(endpoint, mixin.InflightEndpoint):
+                Hog(endpoint, args.hog)
+
+        def hog_switch(*unused):
+            if Hog.on.is_set():
+                Hog.on.clear()
+                print('RESTING', flush=True)
+            else:
+                Hog.on.set()
+                print('HOGGING', flush=True)
+        signal.signal(signal.SIGUSR2, hog_switch)
     server = oslo_messaging.get_rpc_server(
         transport, oslo_messaging.Target(topic=args.topic, server=args.host),
         endpoints)

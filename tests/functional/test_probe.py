@@ -8,7 +8,8 @@ import statistics
 
 import pytest
 
-from harness import add_row, daemon_conf, received_from, stop_daemon, SLEEP
+from harness import add_row, daemon_conf, prober_service, received_from
+from harness import stop_daemon, SLEEP
 from inflight.timings import PHASES
 
 # Wall-clock readings on one machine: allow for their resolution.
@@ -28,7 +29,7 @@ def test_timings_of_eventlet_and_threading_services(
     daemon = processes.daemon(daemon_conf(tmp_path, broker_url, exchange,
                                           db_url, statsd.port))
     services = ('compute.cmp-eventlet_test', 'conductor.ctl-threading_test',
-                'inflight.prober_test')   # the prober probes itself too
+                prober_service(exchange))   # the prober probes itself too
     for service in services:
         statsd.wait_for(received_from(statsd, 'inflight', service, 3))
     stop_daemon(daemon, statsd)
@@ -116,7 +117,7 @@ def test_tells_systemd_it_is_ready(processes, broker_url, exchange,
         daemon_conf(tmp_path, broker_url, exchange, db_url, statsd.port),
         NOTIFY_SOCKET=str(tmp_path / 'notify'))
     assert b'READY=1' in notify.recv(4096).split(b'\n')
-    statsd.wait_for(received_from(statsd, 'inflight', 'inflight.prober_test',
+    statsd.wait_for(received_from(statsd, 'inflight', prober_service(exchange),
                                   1))
     stop_daemon(daemon, statsd)
     notify.close()

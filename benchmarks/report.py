@@ -1,0 +1,171 @@
+"""The markdown summary of one run of benchmarks/run (latest.md)."""
+
+NUMBERS = {1: 'throughput', 2: 'latency', 3: 'service_cpu', 4: 'ring',
+           5: 'coverage'}
+
+
+def _num(value, digits=3):
+    if value is None:
+        return 'n/a'
+    if isinstance(value, bool):
+        return 'yes' if value else 'no'
+    if isinstance(value, int):
+        return '{:,}'.format(value)
+    if abs(value) >= 100:
+        return '{:,.0f}'.format(value)
+    if abs(value) >= 10:
+        return '%.1f' % value
+    return ('%%.%dg' % digits) % value
+
+
+def _met(bench):
+    met = bench.get('met')
+    if met is None:
+        return 'n/a'
+    return 'yes' if met else '**NO**'
+
+
+def _headline(name, bench):
+    f = bench['figures']
+    if name == 'throughput':
+        return '%s probes/s vs %s echoes/s' % (_num(f['probes_per_s']),
+                                              _num(f['echoes_per_s']))
+    if name == 'latency':
+        return '%+.3f ms (probe %.3f ms vs echo %.3f ms)' % (
+            f['added_ms'], f['probe_median_ms'], f['echo_median_ms'])
+    if name == 'service_cpu':
+        return '%s us per probe vs %s us per echo (%+.0f us)' % (
+            _num(f['service_cpu_us_per_probe']),
+            _num(f['service_cpu_us_per_echo']),
+            f['added_cpu_us_per_probe'])
+    if name == 'ring':
+        return ('read + refresh %.3f s, %.1f MB held, %.2f us per probe '
+                'scheduled' % (f['refresh_total_s'],
+                               f['memory_ring_held_mb'], f['scheduling_us']))
+    if name == 'coverage':
+        return ', '.join('%s: %.1f s' % (_num(row['services']),
+                                         row['cycle_s'])
+                         for row in bench['table']) + ' per cycle'
+    return ''
+
+
+def _main_ratio(bench):
+    name, value = next(iter(bench['ratios'].items()))
+    return '%s (%s)' % (_num(value), name)
+
+
+def _figures(bench):
+    lines = ['| figure | median |', '| --- | ---: |']
+    for key, value in bench['figures'].items():
+        if isinstance(value, (int, float)) or value is None:
+            lines.append('| %s | %s |' % (key, _num(value, 4)))
+        else:
+            lines.append('| %s | %s |' % (key, value))
+    lines += ['', '| ratio | median |', '| --- | ---: |']
+    lines += ['| %s | %s |' % (key, _num(value, 4))
+              for key, value in bench['ratios'].items()]
+    return lines
+
+
+def _coverage_table(bench):
+    lines = [
+        '| services | needed probes/s | probes out needed | most out (cap %s)'
+        ' | cycle (s) | cycle / %gs | broker msgs/s added | vs measured echo'
+        ' msgs/s | prober core share | met |'
+        % (_num(bench['figures']['max_in_flight']),
+           bench['figures']['cycle_seconds']),
+        '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
+        ' --- |']
+    for row in bench['table']:
+        lines.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+            _num(row['services']), _num(row['needed_probes_per_s']),
+            _num(row['needed_in_flight']), _num(row['most_in_flight']),
+            _num(row['cycle_s']), _num(row['cycle_ratio']),
+            _num(row['broker_msgs_per_s']), _num(row.get('broker_ratio')),
+            _num(row.get('prober_core_share')),
+            'yes' if row['met'] else '**NO**'))
+    lines += ['', 'At the rate the cycle needs (not the rate the cap lets '
+              'through), 100k services would add %s broker msgs/s (%s x the '
+              'measured echo msgs/s) and need %s of a core in the prober.'
+              % (_num(bench['table'][-1]['broker_msgs_per_s_needed']),
+                 _num(bench['table'][-1].get('broker_ratio_needed')),
+                 _num(bench['table'][-1].get('prober_core_share_needed')))]
+    return lines
+
+
+def _per_repeat(name, bench):
+    field, kind = {'throughput': ('per_s', 'pipelined'),
+                   'latency': ('median_ms', 'serial'),
+                   'service_cpu': ('service_cpu_us', 'pipelined')}[name]
+    return [r['probe_' + kind][field] / r['echo_' + kind][field]
+            for r in bench['repeats']]
+
+
+def markdown(results, json_name):
+    benchmarks = results['benchmarks']
+    m = results['machine']
+    settings = results['settings']
+    lines = ['# inflight benchmarks', '']
+    if results['smoke']:
+        lines += ['**Smoke run**: everything tiny, to check that the '
+                  'benchmarks run; the figures mean nothing.', '']
+    lines += [
+        'Run of %s (UTC), %.0f s; %d repeats: every figure is the median '
+        'over the repeats, every ratio the median of the per-repeat ratios '
+        'against a baseline measured in the same run. Raw figures: '
+        '`%s`.' % (results['started_at'], results['seconds'],
+                   settings['repeats'], json_name),
+        '',
+        'Machine: %s CPUs, %s, Python %s, oslo.messaging %s, %s; load '
+        'average %s at the start, %s at the end (other work on the machine '
+        'shows here, and so does this run\'s own).' % (
+            m['cpus'], m['platform'], m['python'],
+            m['packages'].get('oslo.messaging'), m.get('rabbitmq'),
+            ' '.join('%.2f' % x for x in m['load_average_at_start']),
+            ' '.join('%.2f' % x for x in m['load_average_at_end'])),
+        '',
+        '| # | benchmark | goal | result | ratio to baseline | met |',
+        '| --- | --- | --- | --- | --- | --- |',
+    ]
+    for number, name in NUMBERS.items():
+        bench = benchmarks.get(name)
+        if bench is None:
+            continue
+        if 'error' in bench:
+            lines.append('| %d | %s | | failed: see the JSON | | **ERROR** |'
+                         % (number, name))
+            continue
+        lines.append('| %d | %s | %s | %s | %s | %s |' % (
+            number, bench['title'], bench['goal'], _headline(name, bench),
+            _main_ratio(bench), _met(bench)))
+    for number, name in NUMBERS.items():
+        bench = benchmarks.get(name)
+        if bench is None or 'error' in bench:
+            continue
+        lines += ['', '## %d. %s' % (number, bench['title']), '',
+                  'Goal: %s. Met: %s.' % (bench['goal'], _met(bench))]
+        if 'goals' in bench:
+            lines.append('(%s)' % '; '.join(
+                '%s: %s' % (k, 'yes' if v else 'no')
+                for k, v in bench['goals'].items()))
+        if 'setup' in bench:
+            s = bench['setup']
+            lines += ['', 'Setup: %d probed services (%s) in processes of '
+                      'their own, %d messages out at most, %d messages per '
+                      'pipelined run, %d round trips per serial run.' % (
+                          s['services'], s['service_mode'], s['window'],
+                          s['messages_per_repeat'], s['serial_per_repeat'])]
+        if name in ('throughput', 'latency', 'service_cpu'):
+            lines += ['', 'Per repeat, inflight / baseline: %s.' % ', '.join(
+                _num(x) for x in _per_repeat(name, bench))]
+        if name == 'latency':
+            lines[-1] = lines[-1][:-1] + '; probe - echo (ms): %s.' % (
+                ', '.join('%+.3f' % (r['probe_serial']['median_ms'] -
+                                     r['echo_serial']['median_ms'])
+                          for r in bench['repeats']))
+        lines.append('')
+        if name == 'coverage':
+            lines += _coverage_table(bench) + ['']
+        lines += _figures(bench)
+    lines.append('')
+    return '\n'.join(lines)

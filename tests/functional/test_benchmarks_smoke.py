@@ -1,0 +1,44 @@
+"""benchmarks/run --smoke over the real RabbitMQ: every benchmark runs and
+reports numeric ratios against its baseline."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+RUN = os.path.join(ROOT, 'benchmarks', 'run')
+BENCHMARKS = ('throughput', 'latency', 'service_cpu', 'ring', 'coverage')
+
+
+def _number(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def test_smoke_run_reports_every_benchmark(broker_url, tmp_path):
+    out = tmp_path / 'results'
+    proc = subprocess.run(
+        [sys.executable, RUN, '--smoke', '--output', str(out),
+         '--broker-url', broker_url],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+
+    [path] = out.glob('*.json')
+    results = json.loads(path.read_text())
+    assert results['smoke'] is True
+    assert list(results['benchmarks']) == list(BENCHMARKS)
+    for name in BENCHMARKS:
+        bench = results['benchmarks'][name]
+        assert 'error' not in bench, bench.get('error')
+        assert bench['ratios'], name
+        for ratio_name, ratio in bench['ratios'].items():
+            assert _number(ratio) and ratio > 0, (name, ratio_name, ratio)
+        assert isinstance(bench['met'], bool), name
+        assert bench['goal'], name
+    assert len(results['benchmarks']['coverage']['table']) == 3
+    summary = (out / 'latest.md').read_text()
+    assert summary.strip() in proc.stdout
+    assert path.name in summary
