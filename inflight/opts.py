@@ -66,8 +66,10 @@ inflight_opts = [
                  help='Seconds after which a service answering only a ping '
                       'is tried on the inflight mixin again.'),
     cfg.IntOpt('max_calls', default=32, min=1,
-               help='Ping calls out at once; each waits up to probe_timeout '
-                    'for its answer, apart from the periodic task.'),
+               help='Threads sending probes, apart from the periodic task: '
+                    'a ping call holds one up to probe_timeout, and a send '
+                    'stuck on a stalled broker holds one; deadlines still '
+                    'end every probe on time.'),
     cfg.IntOpt('offset_window', default=8, min=1,
                help='Probes per service over which its clock offset is '
                     'estimated: the one with the lowest delay is trusted.'),

@@ -36,7 +36,7 @@ class Prober:
 
     def __init__(self, api_for, metrics, reply_host, sleep, timeout,
                  method_book=None, on_outcome=(), max_calls=32,
-                 clock_offsets=None,
+                 clock_offsets=None, executor=None,
                  clock=time.time, monotonic=time.monotonic,
                  remember_lost=100000):
         self._api_for = api_for
@@ -54,9 +54,8 @@ class Prober:
         self._pending = {}   # inflight probe id -> Pending, by deadline
         self._lost = collections.OrderedDict()  # id -> (service, counted)
         self._remember_lost = remember_lost
-        self._calls = futures.ThreadPoolExecutor(
-            max_calls, thread_name_prefix='inflight-ping')
-        self._calls_out = 0
+        self._calls = executor or futures.ThreadPoolExecutor(
+            max_calls, thread_name_prefix='inflight-send')
         self._stopping = False
         self.counts = collections.Counter()
 
@@ -66,7 +65,7 @@ class Prober:
 
     def pending(self):
         """How many probes are out, neither received nor lost."""
-        return len(self._pending) + self._calls_out
+        return len(self._pending)
 
     def send(self, services):
         """Send one probe to each service, of the kind it answers."""
@@ -77,55 +76,62 @@ class Prober:
             self._send(service, self.methods.plan(service), 0)
 
     def _send(self, service, plan, step):
-        """Send the probe as the plan's kind number `step`."""
-        kind = plan.kinds[step]
+        """Send the probe as the plan's kind number `step`.
+
+        Every kind gets the same deadline, sleep + timeout from now, and is
+        sent from the pool: the runner owns the deadline, so a send or call
+        stuck in the driver (while the broker stalls, say) holds up neither
+        the periodic task nor the accounting.
+        """
         probe = probe_msg.new_probe(self._clock(), self.sleep,
                                     self.reply_host)
-        if kind != INFLIGHT:
-            with self._lock:
-                self._calls_out += 1
-            self._calls.submit(self._call, service, plan, step, probe)
-            return
         deadline = self._monotonic() + self.sleep + self.timeout
         with self._lock:
             self._pending[probe.id] = Pending(service, plan, step,
                                               probe.sent_at, deadline)
         try:
+            self._calls.submit(self._run, service, plan, step, probe)
+        except RuntimeError:          # the pool is shut down: stopping
+            if self._settle(probe.id):
+                self._lose(service, plan.kinds[step])
+
+    def _run(self, service, plan, step, probe):
+        """Send one probe (in a pool thread) and account for what it can."""
+        kind = plan.kinds[step]
+        with self._lock:
+            pending = self._pending.get(probe.id)
+            if pending is None:
+                return                # over before it could start
+            # t0 is when it leaves, not when it was queued for the pool.
+            probe = probe._replace(sent_at=self._clock())
+            self._pending[probe.id] = pending._replace(sent_at=probe.sent_at)
+        try:
             probes.send(kind, self._api_for(service.topic), service.host,
                         probe, self.timeout)
-            return
-        except Exception as e:  # noqa: BLE001 - one service's fault
-            LOG.warning('Could not send a probe to %s.%s: %s',
-                        service.topic, service.host, e)
-        with self._lock:
-            self._pending.pop(probe.id, None)
-        self._failed(service, plan, step)
+            answered = True
+        except Exception as e:  # noqa: BLE001 - unsupported, timeouts
+            LOG.log(logging.WARNING if kind == INFLIGHT else logging.DEBUG,
+                    'Could not send a probe to %s.%s (%s): %s',
+                    service.topic, service.host, kind, e)
+            answered = False
+        if kind == INFLIGHT and answered:
+            return                    # its result comes back on its own
+        if not self._settle(probe.id):
+            return                    # already counted at its deadline
+        if answered:
+            round_trip = self._clock() - probe.sent_at
+            self._received(service, plan, kind,
+                           timings.round_trip_only(round_trip))
+        else:
+            self._failed(service, plan, step)
 
-    def _call(self, service, plan, step, probe):
-        """Run one ping call (in a pool thread) and account for it."""
-        kind = plan.kinds[step]
-        try:
-            if self._stopping:
-                self._failed(service, plan, step)
-                return
-            try:
-                probes.send(kind, self._api_for(service.topic), service.host,
-                            probe, self.timeout)
-                answered = True
-            except Exception as e:  # noqa: BLE001 - unsupported, timeouts
-                LOG.debug('%s to %s.%s failed: %s', kind, service.topic,
-                          service.host, e)
-                answered = False
-            if answered:
-                round_trip = self._clock() - probe.sent_at
-                self._received(service, plan, kind,
-                               timings.round_trip_only(round_trip))
-            else:
-                self._failed(service, plan, step)
-        finally:
-            with self._lock:
-                self._calls_out -= 1
+    def _settle(self, probe_id):
+        """Take a probe off the list of those out; False if it was not."""
+        with self._lock:
+            mine = self._pending.pop(probe_id, None) is not None
+            if not self._pending:
                 self._settled.notify_all()
+        return mine
 
     def _failed(self, service, plan, step):
         """Hand the probe on to the plan's next kind, or count it lost."""
@@ -167,6 +173,10 @@ class Prober:
                 result.id, (None, False))
             if not self._pending:
                 self._settled.notify_all()
+        if pending and pending.plan.kinds[pending.step] != INFLIGHT:
+            self._count(rejected=1)   # a forged result for a ping probe
+            LOG.warning('Dropped a result for ping probe %s', result.id)
+            return None
         if pending is None:
             if counted:
                 self._count(late=1)
@@ -190,8 +200,7 @@ class Prober:
     def wait_settled(self, timeout):
         """Wait up to `timeout` seconds for every probe out to end."""
         with self._settled:
-            return self._settled.wait_for(
-                lambda: not self._pending and not self._calls_out, timeout)
+            return self._settled.wait_for(lambda: not self._pending, timeout)
 
     def drain(self, timeout, tick=0.05):
         """Wait up to `timeout` seconds for the probes out, still handing
@@ -207,7 +216,8 @@ class Prober:
         """At shutdown: count every probe still out lost, and stop the calls."""
         self._stopping = True
         expired = self._expire(lambda p: True)
-        self._calls.shutdown(wait=True)
+        # Calls still running are counted already; do not wait for them.
+        self._calls.shutdown(wait=False, cancel_futures=True)
         return expired
 
     def _expire(self, is_due):
@@ -220,13 +230,16 @@ class Prober:
                     break
                 del self._pending[probe_id]
                 due.append((probe_id, pending))
+            if not self._pending:
+                self._settled.notify_all()
         for probe_id, pending in due:
             last = (pending.step + 1 == len(pending.plan.kinds) or
                     self._stopping)
-            with self._lock:
-                # A result after this is late only if the probe counts lost.
-                self._lost[probe_id] = (pending.service, last)
-                while len(self._lost) > self._remember_lost:
-                    self._lost.popitem(last=False)
+            if pending.plan.kinds[pending.step] == INFLIGHT:
+                with self._lock:
+                    # A result after this is late if the probe counts lost.
+                    self._lost[probe_id] = (pending.service, last)
+                    while len(self._lost) > self._remember_lost:
+                        self._lost.popitem(last=False)
             self._failed(pending.service, pending.plan, pending.step)
         return [pending.service for _, pending in due]

@@ -143,3 +143,41 @@ def stop_daemon(proc, statsd):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
     statsd.drain()
+
+
+class BrokerProxy:
+    """tcp_proxy.py in front of RabbitMQ, steered from the test."""
+
+    def __init__(self, processes, upstream=('127.0.0.1', 5672)):
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, 'tcp_proxy.py'),
+             upstream[0], str(upstream[1])],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            preexec_fn=_die_with_parent)
+        processes.procs.append(self.proc)
+        words = read_line(self.proc).split()
+        assert words[0] == 'LISTENING', words
+        self.url = 'rabbit://guest:guest@127.0.0.1:%s/' % words[1]
+        self.seconds = 0.0
+
+    def _command(self, line, answer):
+        self.proc.stdin.write(line + '\n')
+        self.proc.stdin.flush()
+        assert read_line(self.proc).split() == answer.split()
+
+    def delay(self, seconds):
+        """Hold back what the broker sends from now on; once in force."""
+        if seconds != self.seconds:
+            self._command('delay %r' % seconds, 'DELAY %r' % seconds)
+            self.seconds = seconds
+
+    def cut(self):
+        """Drop every connection, and refuse new ones."""
+        self._command('cut', 'CUT')
+
+    def stall(self):
+        """Hold all traffic, both ways, keeping the connections."""
+        self._command('stall', 'STALLED')
+
+    def restore(self):
+        self._command('restore', 'RESTORED')

@@ -4,10 +4,15 @@
 
 It listens on a free port of 127.0.0.1 and prints `LISTENING <port>`. Every
 chunk read from upstream is written to the client `delay` seconds after the
-proxy read it, in order; what the client sends goes upstream at once. A line
-`delay SECONDS` on stdin sets the delay for what is read from then on, and is
-answered `DELAY SECONDS` once in force. It stops at the end of stdin, or on
-SIGTERM.
+proxy read it, in order; what the client sends goes upstream at once. Lines
+on stdin steer it, each answered once in force:
+
+    delay SECONDS   the delay for what is read from then on (DELAY SECONDS)
+    cut             drop every connection, and each new one (CUT)
+    stall           hold everything, both ways, connections kept (STALLED)
+    restore         let connections in and data flow again (RESTORED)
+
+It stops at the end of stdin, or on SIGTERM.
 """
 
 import asyncio
@@ -20,20 +25,30 @@ class Proxy:
     def __init__(self, upstream):
         self.upstream = upstream
         self.delay = 0.0
+        self.cut = False
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+        self.writers = set()
 
     async def handle(self, client_reader, client_writer):
+        if self.cut:
+            client_writer.transport.abort()
+            return
         try:
             reader, writer = await asyncio.open_connection(*self.upstream)
         except OSError:
             client_writer.close()
             return
+        self.writers.update((client_writer, writer))
         await asyncio.gather(self.forward(client_reader, writer),
                              self.hold_back(reader, client_writer),
                              return_exceptions=True)
+        self.writers.difference_update((client_writer, writer))
 
     async def forward(self, reader, writer):
         try:
             while data := await reader.read(65536):
+                await self.flowing.wait()
                 writer.write(data)
                 await writer.drain()
         finally:
@@ -52,6 +67,7 @@ class Proxy:
                         await asyncio.sleep(wait)
                     if not data:
                         return
+                    await self.flowing.wait()
                     writer.write(data)
                     await writer.drain()
             finally:
@@ -72,12 +88,26 @@ class Proxy:
         self.delay = seconds
         print('DELAY %s' % seconds, flush=True)
 
+    def command(self, words):
+        if words[:1] == ['delay']:
+            self.set_delay(float(words[1]))
+        elif words == ['cut']:
+            self.cut = True
+            for writer in list(self.writers):
+                writer.transport.abort()
+            print('CUT', flush=True)
+        elif words == ['stall']:
+            self.flowing.clear()
+            print('STALLED', flush=True)
+        elif words == ['restore']:
+            self.cut = False
+            self.flowing.set()
+            print('RESTORED', flush=True)
+
 
 def read_commands(loop, proxy, done):
     for line in sys.stdin:
-        words = line.split()
-        if words[:1] == ['delay']:
-            loop.call_soon_threadsafe(proxy.set_delay, float(words[1]))
+        loop.call_soon_threadsafe(proxy.command, line.split())
     loop.call_soon_threadsafe(done.set)
 
 

@@ -53,7 +53,7 @@ from oslo_config import cfg
 import oslo_messaging
 import pytest
 
-from harness import HERE, read_line
+from harness import BrokerProxy, read_line
 from inflight import config
 from inflight import db
 from inflight import methods
@@ -372,34 +372,11 @@ def test_a_lasting_queue_backlog_shows_in_to_service_only(
           wait, moved(('to_service', 'queue_total'), shift))
 
 
-class DelayingProxy:
-    """tcp_proxy.py in front of RabbitMQ: broker -> client held back."""
-
-    def __init__(self, processes, upstream=('127.0.0.1', 5672)):
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, 'tcp_proxy.py'),
-             upstream[0], str(upstream[1])],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        processes.procs.append(self.proc)
-        words = read_line(self.proc).split()
-        assert words[0] == 'LISTENING', words
-        self.url = 'rabbit://guest:guest@127.0.0.1:%s/' % words[1]
-        self.seconds = 0.0
-
-    def delay(self, seconds):
-        """Hold back what the broker sends from now on; once in force."""
-        if seconds != self.seconds:
-            self.proc.stdin.write('delay %r\n' % seconds)
-            self.proc.stdin.flush()
-            assert read_line(self.proc).split() == ['DELAY', repr(seconds)]
-            self.seconds = seconds
-
-
 @pytest.mark.parametrize('mode', MODES)
 def test_a_slow_return_path_now_and_then_shows_in_from_service_only(
         mode, service, pinger, processes):
     host, _ = service(mode)
-    proxy = DelayingProxy(processes)
+    proxy = BrokerProxy(processes)
     probes = pinger(proxy.url).run(
         [host], WARMUP + 2 * PROBES,
         lambda seq, host: proxy.delay(0.0 if seq % 2 else RETURN_DELAY))
@@ -414,7 +391,7 @@ def test_a_lasting_slow_return_path_shows_in_from_service_only(
         mode, service, pinger, processes):
     a, _ = service(mode, 'a')
     b, _ = service(mode, 'b')
-    proxy = DelayingProxy(processes)
+    proxy = BrokerProxy(processes)
     probes = pinger(proxy.url).run(
         [a, b], 2 * (WARMUP + PROBES),
         lambda seq, host: proxy.delay(RETURN_DELAY if host == a else 0.0))

@@ -33,8 +33,8 @@ def usage(pid):
 def test_soak_with_a_flapping_service(processes, broker_url, exchange,
                                       services_db, statsd, tmp_path):
     db_url, engine = services_db
-    steady = processes.service('threading', broker_url, exchange, 'compute',
-                               'steady.test', db_url)
+    processes.service('threading', broker_url, exchange, 'compute',
+                      'steady.test', db_url)
     flapping = processes.service('eventlet', broker_url, exchange,
                                  'compute', 'flapping.test', db_url)
     add_row(engine, 'gone.test', 'compute')           # never answers

@@ -58,6 +58,17 @@ class FakeAPI:
         return kwargs if kind == 'baseapi' else 'pong'
 
 
+class Inline:
+    """An executor that runs what it is given at once: casts and calls
+    happen within send(), so the test can look right after."""
+
+    def submit(self, function, *args):
+        function(*args)
+
+    def shutdown(self, **kwargs):
+        pass
+
+
 class Harness:
     def __init__(self, statsd, api, retry=300.0):
         self.api = api
@@ -70,7 +81,7 @@ class Harness:
             metrics.Metrics('127.0.0.1', statsd.port, 'inflight'),
             'prober1', sleep=1.0, timeout=2.0, method_book=book,
             on_outcome=[lambda *o: self.outcomes.put(o)],
-            clock=self.wall, monotonic=self.mono)
+            clock=self.wall, monotonic=self.mono, executor=Inline())
 
     def outcome(self):
         return self.outcomes.get(timeout=10)
