@@ -36,8 +36,7 @@ def db_url(request, tmp_path):
     if request.param == 'sqlite':
         yield 'sqlite:///%s' % (tmp_path / 'nova.sqlite')
         return
-    url, drop = {'mariadb': servers.mariadb_url,
-                 'postgresql': servers.postgresql_url}[request.param]()
+    url, drop = servers.scratch_database(request.param)
     try:
         yield url
     finally:

@@ -89,34 +89,29 @@ class StatsdSink:
                    if k == 'c' and n.endswith(suffix))
 
 
-def mariadb_url():
-    import pymysql
-    require('MariaDB', MARIADB, 'INFLIGHT_REQUIRE_DB')
+# kind -> (name, address, URL without a database, admin database, drop suffix)
+DATABASES = {
+    'mariadb': ('MariaDB', MARIADB, 'mysql+pymysql://root:@127.0.0.1:3306/',
+                'mysql', ''),
+    'postgresql': ('PostgreSQL', POSTGRESQL,
+                   'postgresql+psycopg2://postgres@127.0.0.1:5432/',
+                   'postgres', ' WITH (FORCE)'),
+}
+
+
+def scratch_database(kind):
+    """A new, empty database on `kind`'s server: (its URL, drop())."""
+    import sqlalchemy as sa
+    label, address, base, admin_db, force = DATABASES[kind]
+    require(label, address, 'INFLIGHT_REQUIRE_DB')
     name = 'inflight_%s' % uuid.uuid4().hex[:12]
-    admin = pymysql.connect(host=MARIADB[0], port=MARIADB[1], user='root',
-                            password='', autocommit=True)
-    with admin.cursor() as cursor:
-        cursor.execute('CREATE DATABASE %s' % name)
+    admin = sa.create_engine(base + admin_db, isolation_level='AUTOCOMMIT')
+    with admin.connect() as conn:
+        conn.execute(sa.text('CREATE DATABASE %s' % name))
 
     def drop():
-        with admin.cursor() as cursor:
-            cursor.execute('DROP DATABASE IF EXISTS %s' % name)
-        admin.close()
-    return 'mysql+pymysql://root:@127.0.0.1:3306/%s' % name, drop
-
-
-def postgresql_url():
-    import psycopg2
-    require('PostgreSQL', POSTGRESQL, 'INFLIGHT_REQUIRE_DB')
-    name = 'inflight_%s' % uuid.uuid4().hex[:12]
-    admin = psycopg2.connect(host=POSTGRESQL[0], port=POSTGRESQL[1],
-                             user='postgres', dbname='postgres')
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute('CREATE DATABASE %s' % name)
-
-    def drop():
-        with admin.cursor() as cursor:
-            cursor.execute('DROP DATABASE IF EXISTS %s WITH (FORCE)' % name)
-        admin.close()
-    return 'postgresql+psycopg2://postgres@127.0.0.1:5432/%s' % name, drop
+        with admin.connect() as conn:
+            conn.execute(sa.text('DROP DATABASE IF EXISTS %s%s'
+                                 % (name, force)))
+        admin.dispose()
+    return base + name, drop
