@@ -20,11 +20,13 @@ class InflightManager(periodic_task.PeriodicTasks):
 
     target = oslo_messaging.Target(version=rpcapi.InflightAPI.RPC_API_VERSION)
 
-    def __init__(self, conf, prober, ring, list_services, clock=time.time):
+    def __init__(self, conf, prober, ring, list_services, place=None,
+                 clock=time.time):
         super().__init__(conf)
         self._clock = clock
         self.prober = prober
         self.ring = ring
+        self.place = place        # a ring.SharedPlace, handed between workers
         self._list_services = list_services
         self._db_failures = 0     # reads in a row that failed
         self._cycles_logged = 0
@@ -68,11 +70,8 @@ class InflightManager(periodic_task.PeriodicTasks):
         before = len(self.ring)
         first = self.ring.read_at is None
         self.ring.refresh(services, read_at)
-        if first and self.pacer:
-            # Where the cycle stands by the clock: a restarted worker (on
-            # SIGHUP, say) goes on where the last one was, not from the top.
-            cycle = self.conf.inflight.cycle_seconds
-            self.ring.seek((self._clock() % cycle) / cycle)
+        if first:
+            self._take_place()
         if len(self.ring) == before:
             return
         LOG.info('Probing %d enabled services', len(self.ring))
@@ -80,6 +79,21 @@ class InflightManager(periodic_task.PeriodicTasks):
             self.pacer.check(len(self.ring), self.conf.inflight.sleep)
             self._periodic_spacing['check_inflight'] = self.pacer.spacing(
                 len(self.ring), self.conf.inflight.probe_interval)
+
+    def _take_place(self):
+        """Go on where the last worker left the ring (after SIGHUP, say);
+        with no last worker, in cycle mode, where the cycle stands by the
+        clock, so that restarts do not favour the top of the ring."""
+        handed = self.place.load() if self.place else None
+        if handed:
+            (topic, host), cycles = handed
+            self.ring.resume((topic, host), cycles)
+            self._cycles_logged = cycles
+            LOG.info('Going on after %s.%s, where the last worker left the '
+                     'ring', topic, host)
+        elif self.pacer:
+            cycle = self.conf.inflight.cycle_seconds
+            self.ring.seek((self._clock() % cycle) / cycle)
 
     @periodic_task.periodic_task(run_immediately=True)
     def check_inflight(self, context):
@@ -95,6 +109,9 @@ class InflightManager(periodic_task.PeriodicTasks):
         else:
             due = self.conf.inflight.probes_per_tick
         self.prober.send(self.ring.take(due))
+        place = self.ring.place()
+        if self.place and place:
+            self.place.save(place)
 
     def inflight_result(self, context, result):
         """A service's result of one probe (InflightAPI 1.0)."""

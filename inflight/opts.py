@@ -44,7 +44,8 @@ inflight_opts = [
                       'late it wakes is the event-loop overhead.'),
     cfg.FloatOpt('probe_timeout', default=10.0, min=0.01,
                  help='Seconds a probe may take beyond its requested sleep '
-                      'before it counts as lost.'),
+                      'before it counts as lost; also the longest '
+                      'nova-inflight takes to stop on SIGTERM.'),
     cfg.FloatOpt('max_sleep', default=5.0, min=0.0,
                  help='Longest sleep this process honours when it answers '
                       'a probe; longer requests are clamped.'),
@@ -66,10 +67,11 @@ inflight_opts = [
                  help='Seconds after which a service answering only a ping '
                       'is tried on the inflight mixin again.'),
     cfg.IntOpt('max_calls', default=32, min=1,
-               help='Threads sending probes, apart from the periodic task: '
-                    'a ping call holds one up to probe_timeout, and a send '
-                    'stuck on a stalled broker holds one; deadlines still '
-                    'end every probe on time.'),
+               help='Ping calls (the baseapi and oslo_rpc_server_ping '
+                    'kinds) made at once; each holds a thread up to '
+                    'probe_timeout. Inflight casts have threads of their own, '
+                    'so calls to silent services never hold them up, and '
+                    'deadlines still end every probe on time.'),
     cfg.IntOpt('offset_window', default=8, min=1,
                help='Probes per service over which its clock offset is '
                     'estimated: the one with the lowest delay is trusted.'),

@@ -26,6 +26,10 @@ Pending = collections.namedtuple('Pending',
 
 INFLIGHT = probes.ORDER[0]
 
+# Threads casting inflight probes. A cast takes a fraction of a millisecond
+# unless the broker stalls, and then every probe ends at its deadline anyway.
+CAST_THREADS = 4
+
 
 class Prober:
     """Probes services through `api_for(topic)` and reports to `metrics`.
@@ -54,8 +58,12 @@ class Prober:
         self._pending = {}   # inflight probe id -> Pending, by deadline
         self._lost = collections.OrderedDict()  # id -> (service, counted)
         self._remember_lost = remember_lost
+        # Casts and calls apart: services that answer no kind hold calls for
+        # probe_timeout each, and must not hold up the others' probes.
+        self._casts = executor or futures.ThreadPoolExecutor(
+            CAST_THREADS, thread_name_prefix='inflight-cast')
         self._calls = executor or futures.ThreadPoolExecutor(
-            max_calls, thread_name_prefix='inflight-send')
+            max_calls, thread_name_prefix='inflight-call')
         self._stopping = False
         self.counts = collections.Counter()
 
@@ -79,7 +87,7 @@ class Prober:
         """Send the probe as the plan's kind number `step`.
 
         Every kind gets the same deadline, sleep + timeout from now, and is
-        sent from the pool: the runner owns the deadline, so a send or call
+        sent from a pool (casts and calls each their own): the runner owns the deadline, so a send or call
         stuck in the driver (while the broker stalls, say) holds up neither
         the periodic task nor the accounting.
         """
@@ -89,8 +97,9 @@ class Prober:
         with self._lock:
             self._pending[probe.id] = Pending(service, plan, step,
                                               probe.sent_at, deadline)
+        pool = self._casts if plan.kinds[step] == INFLIGHT else self._calls
         try:
-            self._calls.submit(self._run, service, plan, step, probe)
+            pool.submit(self._run, service, plan, step, probe)
         except RuntimeError:          # the pool is shut down: stopping
             if self._settle(probe.id):
                 self._lose(service, plan.kinds[step])
@@ -217,7 +226,8 @@ class Prober:
         self._stopping = True
         expired = self._expire(lambda p: True)
         # Calls still running are counted already; do not wait for them.
-        self._calls.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._casts, self._calls):
+            pool.shutdown(wait=False, cancel_futures=True)
         return expired
 
     def _expire(self, is_due):

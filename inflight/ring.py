@@ -1,5 +1,9 @@
-"""The circular queue of services to probe."""
+"""The circular queue of services to probe, and its place across workers."""
 
+import bisect
+import json
+import mmap
+import struct
 import threading
 
 
@@ -17,6 +21,7 @@ class ServiceRing:
         self._services = {}   # key -> Service
         self._next = 0        # index in _order of the next service to probe
         self._probed = set()  # keys handed out in this cycle, even if gone
+        self._last = None     # key of the service last handed out
         self.cycles = 0       # completed passes over the ring
         self.read_at = None   # when the services were read (naive UTC)
         self.refresh(services)
@@ -51,6 +56,22 @@ class ServiceRing:
                              len(self._order))
             self._probed = set(self._order[:self._next])
 
+    def place(self):
+        """Where the ring stands: the last service handed out (a key) and
+        the cycles completed, or None before the first."""
+        with self._lock:
+            return None if self._last is None else (self._last, self.cycles)
+
+    def resume(self, after, cycles):
+        """Take over a place: go on after the service keyed `after` in the
+        order of a fresh ring (keys sorted), as if those up to it had been
+        probed in this cycle, whether or not `after` is still here."""
+        with self._lock:
+            self._next = bisect.bisect_right(self._order, tuple(after))
+            self._probed = set(self._order[:self._next])
+            self._last = tuple(after)
+            self.cycles = cycles
+
     def next(self):
         """The next service to probe, or None when the ring is empty."""
         with self._lock:
@@ -62,6 +83,7 @@ class ServiceRing:
                 self.cycles += 1
             key = self._order[self._next]
             self._probed.add(key)
+            self._last = key
             self._next += 1
             return self._services[key]
 
@@ -71,3 +93,37 @@ class ServiceRing:
         for _ in range(min(count, len(self))):
             taken.append(self.next())
         return [s for s in taken if s is not None]
+
+
+class SharedPlace:
+    """A ring's place, kept in memory shared with every worker forked after
+    it was made: the launcher makes it, a worker saves its place as it goes,
+    and the next worker (after SIGHUP, or a crash) loads it and goes on."""
+
+    SIZE = 4096
+    _LENGTH = struct.Struct('=I')
+
+    def __init__(self):
+        self._memory = mmap.mmap(-1, self.SIZE)   # anonymous, MAP_SHARED
+
+    def save(self, place):
+        """Keep `place` ((topic, host), cycles); too big to keep: keep none."""
+        data = json.dumps(place).encode()
+        if self._LENGTH.size + len(data) > self.SIZE:
+            data = b''
+        # Length 0 while writing: a worker killed mid-write leaves nothing.
+        self._LENGTH.pack_into(self._memory, 0, 0)
+        self._memory[self._LENGTH.size:self._LENGTH.size + len(data)] = data
+        self._LENGTH.pack_into(self._memory, 0, len(data))
+
+    def load(self):
+        """The place last saved, or None."""
+        (length,) = self._LENGTH.unpack_from(self._memory, 0)
+        if not 0 < length <= self.SIZE - self._LENGTH.size:
+            return None
+        try:
+            (topic, host), cycles = json.loads(
+                self._memory[self._LENGTH.size:self._LENGTH.size + length])
+            return (str(topic), str(host)), int(cycles)
+        except (ValueError, TypeError):
+            return None

@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 
 import oslo_messaging
 from oslo_service.backend import base
@@ -19,6 +20,12 @@ from inflight import skew
 
 LOG = logging.getLogger(__name__)
 
+# The longest the RPC server takes to stop: its listener waits for messages
+# up to 5 s at a time (oslo.messaging's RabbitMQ driver) before it sees a
+# stop. At stop, up to this much (and at most half) of probe_timeout is kept
+# for it.
+CLOSE_RESERVE = 5.0
+
 
 class InflightService(base.ServiceBase):
     """Everything runs from start(), in the process that serves."""
@@ -32,6 +39,8 @@ class InflightService(base.ServiceBase):
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._server = self._ticker = self._table = None
+        # Made here, in the launcher, so that every worker it forks shares it.
+        self._place = ring.SharedPlace()
 
     def start(self):
         conf = self.conf
@@ -57,7 +66,8 @@ class InflightService(base.ServiceBase):
         if conf.inflight.register_service:
             self._register()
         self.manager = manager.InflightManager(conf, self.prober, services,
-                                               self._table.enabled)
+                                               self._table.enabled,
+                                               place=self._place)
         endpoints = [self.manager,
                      mixin.InflightEndpoint.from_conf(conf, self.transport)]
         self._server = oslo_messaging.get_rpc_server(
@@ -96,23 +106,38 @@ class InflightService(base.ServiceBase):
             self._stopping.wait(idle_for)
 
     def stop(self, graceful=False):
-        """Stop probing; wait for probes out, then count the rest lost."""
+        """Stop probing, wait for the probes out, count the rest lost; all
+        within probe_timeout, whatever the broker or the database do."""
         if self._stopping.is_set() or self._server is None:
             self._stopped.set()
             return
+        began = time.monotonic()
+        ends = began + self.conf.inflight.probe_timeout
         self._stopping.set()
-        self._ticker.join()
+        # A tick stuck in a table read or a send must not hold the exit.
+        self._ticker.join(max(0.0, ends - time.monotonic()))
+        reserve = min(CLOSE_RESERVE, self.conf.inflight.probe_timeout / 2)
         settled = self.prober.drain(
-            self.conf.inflight.sleep + self.conf.inflight.probe_timeout)
+            max(0.0, ends - reserve - time.monotonic()))
+        lost = self.prober.abandon()
+        closer = threading.Thread(target=self._close, daemon=True,
+                                  name='inflight-close')
+        closer.start()
+        closer.join(max(0.0, ends - time.monotonic()))
+        LOG.info('nova-inflight stopped in %.1fs%s: %s%s',
+                 time.monotonic() - began,
+                 ', leaving the RPC server stopping' if closer.is_alive()
+                 else '', dict(self.prober.counts),
+                 '' if settled else ', %d probes out counted lost' % len(lost))
+        self._stopped.set()
+
+    def _close(self):
+        """Stop the RPC server and let go of the broker and the database."""
         self._server.stop()
         self._server.wait()
-        lost = self.prober.abandon()
-        LOG.info('nova-inflight stopped: %s%s', dict(self.prober.counts),
-                 '' if settled else ', %d probes out counted lost' % len(lost))
         self._table.close()
         if self._own_transport:
             self.transport.cleanup()
-        self._stopped.set()
 
     def wait(self):
         self._stopped.wait()

@@ -68,3 +68,41 @@ def test_a_new_worker_starts_where_the_cycle_stands_by_the_clock():
                                     lambda: rows, clock=lambda: now)
         m.refresh_services(None)
         assert m.ring.next().host == first
+
+
+class Prober:
+    """Takes note of the services it is asked to probe."""
+
+    def __init__(self):
+        self.sent, self.counts = [], {}
+
+    def expire(self):
+        pass
+
+    def pending(self):
+        return 0
+
+    def send(self, services):
+        self.sent += [s.host for s in services]
+
+
+def test_a_new_worker_goes_on_where_the_last_left_the_ring():
+    conf = cfg.ConfigOpts()
+    opts.register_opts(conf)
+    conf([])
+    conf.set_override('cycle_seconds', 0, 'inflight')
+    conf.set_override('probes_per_tick', 3, 'inflight')
+    rows = [db.Service(i, 'h%d' % i, 'n', 'compute', None, None)
+            for i in range(10)]
+    place = ring.SharedPlace()
+    sent = []
+    for ticks in (2, 2, 3):        # three workers, one after another
+        p = Prober()
+        m = manager.InflightManager(conf, p, ring.ServiceRing(),
+                                    lambda: rows, place=place)
+        m.refresh_services(None)
+        for _ in range(ticks):
+            m.check_inflight(None)
+        sent += p.sent
+    assert sent == ['h%d' % (i % 10) for i in range(21)]
+    assert place.load() == (('compute', 'h0'), 2)

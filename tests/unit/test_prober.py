@@ -3,6 +3,7 @@ back to the pings a service answers when it does not answer the mixin."""
 
 import collections
 import queue
+import threading
 
 import oslo_messaging
 import pytest
@@ -239,3 +240,35 @@ def test_malformed_results_are_rejected(harness, bad):
     assert h.prober.receive(bad) is None
     assert h.prober.counts['rejected'] == 1
     assert h.prober.pending() == 1
+
+
+class HangingAPI(FakeAPI):
+    """Calls hang until released, as to services that never answer."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = threading.Event()
+        self.cast = threading.Event()
+
+    def call(self, ctxt, method, **kwargs):
+        self.release.wait(30)
+        raise oslo_messaging.MessagingTimeout('no answer')
+
+    def inflight(self, ctxt, host, probe):
+        super().inflight(ctxt, host, probe)
+        self.cast.set()
+
+
+def test_calls_that_hang_do_not_hold_up_casts():
+    api = HangingAPI()
+    silent = db.Service(3, 'silent', 'nova-compute', 'silent', None, None)
+    p = prober.Prober(lambda topic: api, metrics.NullMetrics(), 'prober1',
+                      sleep=1.0, timeout=2.0, max_calls=2,
+                      method_book=methods.MethodBook({'silent': 'baseapi'}))
+    try:
+        p.send([silent] * 4)           # every call thread taken, and more
+        p.send([CMP1])
+        assert api.cast.wait(10)       # the cast went all the same
+    finally:
+        api.release.set()
+        p.abandon()

@@ -1,0 +1,100 @@
+"""Signals to the real daemon: SIGTERM with probes out ends within the probe
+timeout with every probe accounted for; SIGHUP's new worker goes on where
+the last one left the ring."""
+
+import ast
+import re
+import signal
+import time
+
+from harness import add_row, daemon_conf, received_from
+
+# From the worker's stop to the launcher's exit: the worker exits at once
+# (os._exit), the launcher reaps it and exits.
+TEARDOWN_SECONDS = 1.0
+
+
+def stop_counts(log):
+    """The counts and the probes counted lost of each 'stopped' line."""
+    return [(ast.literal_eval(counts), int(lost or 0)) for counts, lost in
+            re.findall(r'nova-inflight stopped in [\d.]+s(?:, leaving the RPC '
+                       r'server stopping)?: (\{.*?\})(?:, (\d+) probes out '
+                       r'counted lost)?$', log, re.MULTILINE)]
+
+
+def test_sigterm_with_probes_out_exits_within_the_probe_timeout(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    db_url, engine = services_db
+    processes.service('threading', broker_url, exchange, 'compute',
+                      'cmp-answers.test', db_url)
+    add_row(engine, 'cmp-silent.test', 'compute')     # nothing consumes
+    timeout = 3.0
+    daemon = processes.daemon(daemon_conf(
+        tmp_path, broker_url, exchange, db_url, statsd.port, sleep=0.5,
+        probe_timeout=timeout, probes_per_tick=2, register_service='false'))
+    answers, silent = ('inflight.compute.cmp-answers_test',
+                       'inflight.compute.cmp-silent_test')
+    # Past a whole probe life of the silent one: from then on, probes of
+    # both are always out (sleep 0.5 s, a probe each every 0.1 s).
+    statsd.wait_for(lambda m: statsd.total(silent + '.lost') >= 1)
+    statsd.wait_for(received_from(statsd, 'inflight',
+                                  'compute.cmp-answers_test', 5))
+    signalled = time.monotonic()
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(30) == 0
+    took = time.monotonic() - signalled
+    statsd.drain()
+
+    assert took <= timeout + TEARDOWN_SECONDS, took
+    [(counts, counted_lost)] = stop_counts(processes.log())
+    assert counts['sent'] == counts['received'] + counts['lost'], counts
+    assert counted_lost > 0          # the silent one's probes, still out
+    for name in (answers, silent):
+        assert statsd.total(name + '.sent') == (
+            statsd.total(name + '.received') + statsd.total(name + '.lost'))
+    # The answering service's probes out at SIGTERM were waited for.
+    assert statsd.total(answers + '.lost') == 0
+    assert statsd.total(answers + '.received') >= 5
+    assert 'Traceback' not in processes.log()
+
+
+def sent_hosts(statsd, prefix):
+    """The hosts probed under `prefix`, in the order they were probed."""
+    pattern = re.compile(r'%s\.compute\.(.+)\.sent$' % re.escape(prefix))
+    return [m.group(1) for m in map(pattern.match,
+                                    (n for n, _, _ in statsd.metrics)) if m]
+
+
+def test_sighup_goes_on_where_the_ring_was(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    db_url, engine = services_db
+    hosts = ['ring%02d_test' % i for i in range(20)]
+    for host in hosts:                       # nothing consumes: no waiting
+        add_row(engine, host.replace('_', '.'), 'compute')
+    options = dict(sleep=0.05, probe_timeout=0.5, probes_per_tick=1,
+                   register_service='false')
+    daemon = processes.daemon(daemon_conf(
+        tmp_path, broker_url, exchange, db_url, statsd.port, prefix='before',
+        **options))
+    statsd.wait_for(lambda m: len(sent_hosts(statsd, 'before')) >= 5)
+    daemon_conf(tmp_path, broker_url, exchange, db_url, statsd.port,
+                prefix='after', **options)
+    daemon.send_signal(signal.SIGHUP)
+    statsd.wait_for(lambda m: len(sent_hosts(statsd, 'before')) +
+                    len(sent_hosts(statsd, 'after')) >= len(hosts) + 5)
+    assert daemon.poll() is None
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(30) == 0
+
+    before, after = sent_hosts(statsd, 'before'), sent_hosts(statsd, 'after')
+    assert before == hosts[:len(before)]      # a fresh start: from the top
+    assert len(before) < len(hosts)
+    # The new worker goes on with the next service, and the pass over the
+    # ring that the reload cut in two probes every service exactly once.
+    assert after[0] == hosts[len(before)], (before, after)
+    assert sorted(before + after[:len(hosts) - len(before)]) == hosts
+    assert after[len(hosts) - len(before)] == hosts[0]   # then round again
+    log = processes.log()
+    assert 'Going on after compute.%s' % hosts[len(before) - 1].replace(
+        '_', '.') in log
+    assert 'Traceback' not in log
