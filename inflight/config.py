@@ -77,6 +77,19 @@ def check(conf, need_database=True):
                           'mysql+pymysql://user:pass@host/nova)')
 
 
+def snapshot(conf):
+    """Every option check() reads, with its value: [[group, name, value]]."""
+    return [[group, opt.dest,
+             (conf if group == 'DEFAULT' else conf[group])[opt.dest]]
+            for group, group_opts in opts.list_opts() for opt in group_opts]
+
+
+def restore(conf, values):
+    """Put back the values of a snapshot(), over what the files now say."""
+    for group, name, value in values:
+        conf.set_override(name, value, None if group == 'DEFAULT' else group)
+
+
 def fail(prog, error):
     """Report a configuration error on one line; the exit status for it."""
     message = ' '.join(str(error).split())

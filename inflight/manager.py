@@ -1,6 +1,7 @@
 """nova-inflight's manager: the periodic tasks and the results endpoint."""
 
 import logging
+import threading
 import time
 
 import oslo_messaging
@@ -15,18 +16,26 @@ LOG = logging.getLogger(__name__)
 RETRY_FIRST = 1.0   # seconds before the first retry of a failed table read
 
 
+def _spawn_thread(function):
+    threading.Thread(target=function, daemon=True,
+                     name='inflight-table-read').start()
+
+
 class InflightManager(periodic_task.PeriodicTasks):
     """Walks the ring of enabled services, probing a few on every tick."""
 
     target = oslo_messaging.Target(version=rpcapi.InflightAPI.RPC_API_VERSION)
 
     def __init__(self, conf, prober, ring, list_services, place=None,
-                 clock=time.time):
+                 clock=time.time, spawn=None):
         super().__init__(conf)
         self._clock = clock
+        self._spawn = spawn or _spawn_thread
+        self._lock = threading.Lock()
+        self._reading_since = None   # when the table read under way began
         self.prober = prober
         self.ring = ring
-        self.place = place        # a ring.SharedPlace, handed between workers
+        self.place = place    # a handover.SharedSlot: the ring's place
         self._list_services = list_services
         self._db_failures = 0     # reads in a row that failed
         self._cycles_logged = 0
@@ -46,45 +55,69 @@ class InflightManager(periodic_task.PeriodicTasks):
 
     @periodic_task.periodic_task(run_immediately=True)
     def refresh_services(self, context):
-        """Read the services table once, and refresh the ring from it."""
+        """Read the services table in a thread of its own, so that a
+        database that hangs holds up no probe, and refresh the ring."""
+        with self._lock:
+            reading_since = self._reading_since
+            if reading_since is None:
+                self._reading_since = time.monotonic()
+        if reading_since is None:
+            self._spawn(self._read)
+        else:
+            self._read_failed('no answer in %.1fs'
+                              % (time.monotonic() - reading_since))
+
+    def _read(self):
         try:
             read_at = deaf.utcnow()
             services = self._list_services()
         except Exception as e:  # noqa: BLE001 - keep the last known ring
+            self._read_failed(e)
+        else:
+            self._refresh(services, read_at)
+        finally:
+            with self._lock:
+                self._reading_since = None
+
+    def _read_failed(self, why):
+        """Keep the ring; try again sooner, backing off to the usual spacing;
+        say so once per outage."""
+        with self._lock:
             if not self._db_failures:
                 LOG.warning('Could not read the services table, probing the '
                             '%d services known until it answers: %s',
-                            len(self.ring), e)
+                            len(self.ring), why)
             self._db_failures += 1
-            # Try again sooner than usual, backing off to the usual spacing.
             self._periodic_spacing['refresh_services'] = min(
                 self.conf.inflight.refresh_interval,
                 RETRY_FIRST * 2 ** (self._db_failures - 1))
-            return
-        if self._db_failures:
-            LOG.info('Read the services table again after %d failed tries',
-                     self._db_failures)
-            self._db_failures = 0
-            self._periodic_spacing['refresh_services'] = (
-                self.conf.inflight.refresh_interval)
-        before = len(self.ring)
-        first = self.ring.read_at is None
-        self.ring.refresh(services, read_at)
-        if first:
-            self._take_place()
-        if len(self.ring) == before:
-            return
-        LOG.info('Probing %d enabled services', len(self.ring))
-        if self.pacer:
-            self.pacer.check(len(self.ring), self.conf.inflight.sleep)
-            self._periodic_spacing['check_inflight'] = self.pacer.spacing(
-                len(self.ring), self.conf.inflight.probe_interval)
+
+    def _refresh(self, services, read_at):
+        with self._lock:
+            if self._db_failures:
+                LOG.info('Read the services table again after %d failed '
+                         'tries', self._db_failures)
+                self._db_failures = 0
+                self._periodic_spacing['refresh_services'] = (
+                    self.conf.inflight.refresh_interval)
+            before = len(self.ring)
+            first = self.ring.read_at is None
+            self.ring.refresh(services, read_at)
+            if first:
+                self._take_place()
+            if len(self.ring) == before:
+                return
+            LOG.info('Probing %d enabled services', len(self.ring))
+            if self.pacer:
+                self.pacer.check(len(self.ring), self.conf.inflight.sleep)
+                self._periodic_spacing['check_inflight'] = self.pacer.spacing(
+                    len(self.ring), self.conf.inflight.probe_interval)
 
     def _take_place(self):
         """Go on where the last worker left the ring (after SIGHUP, say);
         with no last worker, in cycle mode, where the cycle stands by the
         clock, so that restarts do not favour the top of the ring."""
-        handed = self.place.load() if self.place else None
+        handed = self._handed_place()
         if handed:
             (topic, host), cycles = handed
             self.ring.resume((topic, host), cycles)
@@ -94,6 +127,17 @@ class InflightManager(periodic_task.PeriodicTasks):
         elif self.pacer:
             cycle = self.conf.inflight.cycle_seconds
             self.ring.seek((self._clock() % cycle) / cycle)
+
+    def _handed_place(self):
+        """The place the last worker saved: ((topic, host), cycles), or
+        None."""
+        if self.place is None:
+            return None
+        try:
+            (topic, host), cycles = self.place.load()
+            return (str(topic), str(host)), int(cycles)
+        except (TypeError, ValueError):
+            return None               # nothing saved, or not a place
 
     @periodic_task.periodic_task(run_immediately=True)
     def check_inflight(self, context):

@@ -1,9 +1,6 @@
-"""The circular queue of services to probe, and its place across workers."""
+"""The circular queue of services to probe."""
 
 import bisect
-import json
-import mmap
-import struct
 import threading
 
 
@@ -94,36 +91,3 @@ class ServiceRing:
             taken.append(self.next())
         return [s for s in taken if s is not None]
 
-
-class SharedPlace:
-    """A ring's place, kept in memory shared with every worker forked after
-    it was made: the launcher makes it, a worker saves its place as it goes,
-    and the next worker (after SIGHUP, or a crash) loads it and goes on."""
-
-    SIZE = 4096
-    _LENGTH = struct.Struct('=I')
-
-    def __init__(self):
-        self._memory = mmap.mmap(-1, self.SIZE)   # anonymous, MAP_SHARED
-
-    def save(self, place):
-        """Keep `place` ((topic, host), cycles); too big to keep: keep none."""
-        data = json.dumps(place).encode()
-        if self._LENGTH.size + len(data) > self.SIZE:
-            data = b''
-        # Length 0 while writing: a worker killed mid-write leaves nothing.
-        self._LENGTH.pack_into(self._memory, 0, 0)
-        self._memory[self._LENGTH.size:self._LENGTH.size + len(data)] = data
-        self._LENGTH.pack_into(self._memory, 0, len(data))
-
-    def load(self):
-        """The place last saved, or None."""
-        (length,) = self._LENGTH.unpack_from(self._memory, 0)
-        if not 0 < length <= self.SIZE - self._LENGTH.size:
-            return None
-        try:
-            (topic, host), cycles = json.loads(
-                self._memory[self._LENGTH.size:self._LENGTH.size + length])
-            return (str(topic), str(host)), int(cycles)
-        except (ValueError, TypeError):
-            return None

@@ -7,8 +7,10 @@ import time
 import oslo_messaging
 from oslo_service.backend import base
 
+from inflight import config
 from inflight import db
 from inflight import deaf
+from inflight import handover
 from inflight import manager
 from inflight import methods
 from inflight import metrics
@@ -39,11 +41,14 @@ class InflightService(base.ServiceBase):
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._server = self._ticker = self._table = None
-        # Made here, in the launcher, so that every worker it forks shares it.
-        self._place = ring.SharedPlace()
+        # Made here, in the launcher, so that every worker it forks shares
+        # them: the ring's place, and the last configuration found valid.
+        self._place = handover.SharedSlot()
+        self._valid_config = handover.SharedSlot(size=65536)
 
     def start(self):
         conf = self.conf
+        self._take_config()
         if self.transport is None:
             self.transport = oslo_messaging.get_rpc_transport(conf)
         statsd = metrics.Metrics(conf.statsd.host, conf.statsd.port,
@@ -81,6 +86,25 @@ class InflightService(base.ServiceBase):
         LOG.info('nova-inflight on %s: probing every %.3gs, results on '
                  'topic %s', conf.host, conf.inflight.probe_interval,
                  rpcapi.TOPIC)
+
+    def _take_config(self):
+        """Check the configuration this worker starts with (the files are
+        read again on SIGHUP); when it is not valid, go on with the last
+        valid one rather than fail, and say why."""
+        try:
+            config.check(self.conf)
+        except config.ConfigError as e:
+            error = e
+        else:
+            self._valid_config.save(config.snapshot(self.conf))
+            return
+        last_valid = self._valid_config.load()
+        if last_valid is None:
+            raise error
+        LOG.error('The configuration files are not valid, so this worker goes '
+                  'on with the last valid configuration: %s',
+                  ' '.join(str(error).split()))
+        config.restore(self.conf, last_valid)
 
     def api_for(self, topic):
         """The BaseAPI client for one topic, made once."""

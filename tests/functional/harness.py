@@ -145,10 +145,10 @@ def stop_daemon(proc, statsd):
     statsd.drain()
 
 
-class BrokerProxy:
-    """tcp_proxy.py in front of RabbitMQ, steered from the test."""
+class TcpProxy:
+    """tcp_proxy.py in front of a server, steered from the test."""
 
-    def __init__(self, processes, upstream=('127.0.0.1', 5672)):
+    def __init__(self, processes, upstream):
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, 'tcp_proxy.py'),
              upstream[0], str(upstream[1])],
@@ -157,7 +157,7 @@ class BrokerProxy:
         processes.procs.append(self.proc)
         words = read_line(self.proc).split()
         assert words[0] == 'LISTENING', words
-        self.url = 'rabbit://guest:guest@127.0.0.1:%s/' % words[1]
+        self.port = int(words[1])
         self.seconds = 0.0
 
     def _command(self, line, answer):
@@ -166,7 +166,7 @@ class BrokerProxy:
         assert read_line(self.proc).split() == answer.split()
 
     def delay(self, seconds):
-        """Hold back what the broker sends from now on; once in force."""
+        """Hold back what the server sends from now on; once in force."""
         if seconds != self.seconds:
             self._command('delay %r' % seconds, 'DELAY %r' % seconds)
             self.seconds = seconds
@@ -181,3 +181,11 @@ class BrokerProxy:
 
     def restore(self):
         self._command('restore', 'RESTORED')
+
+
+class BrokerProxy(TcpProxy):
+    """A TcpProxy in front of RabbitMQ; `url` is the broker through it."""
+
+    def __init__(self, processes, upstream=('127.0.0.1', 5672)):
+        super().__init__(processes, upstream)
+        self.url = 'rabbit://guest:guest@127.0.0.1:%d/' % self.port

@@ -1,4 +1,4 @@
-"""A TCP proxy that holds back what flows one way, for the accuracy tests.
+"""A TCP proxy the tests steer: it holds back, stalls or cuts what flows.
 
     tcp_proxy.py UPSTREAM_HOST UPSTREAM_PORT
 

@@ -98,3 +98,43 @@ def test_sighup_goes_on_where_the_ring_was(
     assert 'Going on after compute.%s' % hosts[len(before) - 1].replace(
         '_', '.') in log
     assert 'Traceback' not in log
+
+
+def test_sighup_with_files_not_valid_goes_on_with_the_last_valid(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    db_url, engine = services_db
+    processes.service('threading', broker_url, exchange, 'compute',
+                      'cmp-reload.test', db_url)
+
+    def configure(prefix, **options):
+        return daemon_conf(tmp_path, broker_url, exchange, db_url,
+                           statsd.port, prefix=prefix,
+                           register_service='false', **options)
+
+    def received(prefix):
+        return statsd.total('%s.compute.cmp-reload_test.received' % prefix)
+
+    daemon = processes.daemon(configure('first'))
+    statsd.wait_for(lambda m: received('first') >= 1)
+    configure('second')
+    daemon.send_signal(signal.SIGHUP)
+    statsd.wait_for(lambda m: received('second') >= 1)
+    configure('third', sleep='soon')             # a value that is not valid
+    daemon.send_signal(signal.SIGHUP)
+    ends = time.monotonic() + 30
+    while 'configuration files are not valid' not in processes.log():
+        assert time.monotonic() < ends, processes.log()[-3000:]
+        statsd.receive_for(0.1)
+    before = received('second')
+    statsd.wait_for(lambda m: received('second') >= before + 3)
+    assert daemon.poll() is None
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(30) == 0
+
+    assert received('third') == 0
+    log = processes.log()
+    assert log.count('configuration files are not valid') == 1
+    assert ('goes on with the last valid configuration: [inflight] sleep is '
+            'not valid') in log
+    assert 'exited with status 1' not in log      # no worker failed
+    assert len(stop_counts(log)) == 3             # one stop per worker

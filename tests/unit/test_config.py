@@ -9,6 +9,7 @@ from oslo_config import generator
 import pytest
 
 from inflight import config
+from inflight import handover
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
@@ -100,3 +101,22 @@ def test_sample_config_matches_the_code(tmp_path):
             'etc/inflight.conf is stale: regenerate it with '
             'oslo-config-generator --config-file '
             'etc/inflight-config-generator.conf')
+
+
+def test_a_snapshot_puts_back_the_last_valid_configuration(tmp_path):
+    conf = parsed(tmp_path, GOOD + '[inflight]\nsleep = 0.5\n'
+                  'probe_methods = cells:baseapi\ninclude_topics = compute\n'
+                  '[statsd]\nprefix = before\n')
+    slot = handover.SharedSlot(size=65536)
+    assert slot.save(config.snapshot(conf))     # kept as JSON
+    write(tmp_path, GOOD.replace('prober1', 'prober2') +
+          '[inflight]\nsleep = soon\n[statsd]\nprefix = after\n', '0.conf')
+    conf.reload_config_files()
+    with pytest.raises(config.ConfigError, match='sleep is not valid'):
+        config.check(conf)
+    config.restore(conf, slot.load())
+    config.check(conf)
+    assert conf.inflight.sleep == 0.5
+    assert conf.inflight.probe_methods == {'cells': 'baseapi'}
+    assert conf.inflight.include_topics == ['compute']
+    assert conf.statsd.prefix == 'before' and conf.host == 'prober1'

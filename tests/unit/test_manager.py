@@ -1,16 +1,23 @@
 """The manager: the table's outages keep the ring, back off, log once."""
 
 import logging
+import threading
 
 from oslo_config import cfg
 
 from inflight import db
+from inflight import handover
 from inflight import manager
 from inflight import opts
 from inflight import ring
 
 CMP1 = db.Service(1, 'cmp1', 'nova-compute', 'compute', None, None)
 CMP2 = db.Service(2, 'cmp2', 'nova-compute', 'compute', None, None)
+
+
+def inline(function):
+    """Runs the table read at once, in the caller's thread."""
+    function()
 
 
 class Table:
@@ -32,8 +39,8 @@ def make(refresh_interval=60.0):
     conf([])
     conf.set_override('refresh_interval', refresh_interval, 'inflight')
     table = Table()
-    return manager.InflightManager(conf, None, ring.ServiceRing(), table), \
-        table
+    return manager.InflightManager(conf, None, ring.ServiceRing(), table,
+                                   spawn=inline), table
 
 
 def test_an_outage_keeps_the_ring_backs_off_and_logs_once(caplog):
@@ -65,7 +72,8 @@ def test_a_new_worker_starts_where_the_cycle_stands_by_the_clock():
             for i in range(10)]
     for now, first in ((1800.0, 'h0'), (1830.0, 'h5'), (1857.0, 'h9')):
         m = manager.InflightManager(conf, None, ring.ServiceRing(),
-                                    lambda: rows, clock=lambda: now)
+                                    lambda: rows, clock=lambda: now,
+                                    spawn=inline)
         m.refresh_services(None)
         assert m.ring.next().host == first
 
@@ -94,15 +102,63 @@ def test_a_new_worker_goes_on_where_the_last_left_the_ring():
     conf.set_override('probes_per_tick', 3, 'inflight')
     rows = [db.Service(i, 'h%d' % i, 'n', 'compute', None, None)
             for i in range(10)]
-    place = ring.SharedPlace()
+    place = handover.SharedSlot()
     sent = []
     for ticks in (2, 2, 3):        # three workers, one after another
         p = Prober()
         m = manager.InflightManager(conf, p, ring.ServiceRing(),
-                                    lambda: rows, place=place)
+                                    lambda: rows, place=place, spawn=inline)
         m.refresh_services(None)
         for _ in range(ticks):
             m.check_inflight(None)
         sent += p.sent
     assert sent == ['h%d' % (i % 10) for i in range(21)]
-    assert place.load() == (('compute', 'h0'), 2)
+    assert place.load() == [['compute', 'h0'], 2]
+    # Nothing, or something not a place, in the slot: from the top.
+    for value in (None, 'junk', [['compute'], 1], [['a', 'b'], 'x']):
+        place.save(value)
+        m = manager.InflightManager(conf, Prober(), ring.ServiceRing(),
+                                    lambda: rows, place=place, spawn=inline)
+        m.refresh_services(None)
+        assert m.ring.next().host == 'h0'
+
+
+def test_a_table_read_that_hangs_holds_up_no_probe(caplog):
+    caplog.set_level(logging.INFO)
+    conf = cfg.ConfigOpts()
+    opts.register_opts(conf)
+    conf([])
+    conf.set_override('cycle_seconds', 0, 'inflight')
+    conf.set_override('probes_per_tick', 1, 'inflight')
+    table, answer, readers = Table(), threading.Event(), []
+
+    def read():
+        if table.reads:
+            answer.wait(30)          # the database stops answering
+        return table()
+
+    def spawn(function):
+        readers.append(threading.Thread(target=function))
+        readers[-1].start()
+
+    p = Prober()
+    m = manager.InflightManager(conf, p, ring.ServiceRing(), read,
+                                spawn=spawn)
+    m.refresh_services(None)
+    readers[0].join()
+    m.check_inflight(None)
+    m.refresh_services(None)         # this read hangs
+    for _ in range(3):
+        m.check_inflight(None)       # probing goes on meanwhile
+        m.refresh_services(None)     # due again: no second read started
+    assert p.sent == ['cmp1'] * 4
+    assert len(readers) == 2
+    assert m._periodic_spacing['refresh_services'] == 4     # backing off
+    assert caplog.text.count('Could not read the services table') == 1
+    assert 'no answer in' in caplog.text
+    table.rows = [CMP1, CMP2]
+    answer.set()
+    readers[1].join()
+    assert len(m.ring) == 2
+    assert 'Read the services table again after 3 failed tries' in \
+        caplog.text

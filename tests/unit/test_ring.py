@@ -1,8 +1,5 @@
 """The circular queue: wraps around, and a refresh keeps its place."""
 
-import json
-import os
-
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -122,35 +119,3 @@ def test_resume_goes_on_after_the_place_even_if_it_left():
     r.refresh(services('a', 'b', 'c', 'd', 'e'))
     assert hosts(r.take(5)) == ['c', 'd', 'e', 'a', 'b']
 
-
-def test_a_shared_place_reaches_a_forked_process():
-    place = ring.SharedPlace()
-    assert place.load() is None
-    pid = os.fork()
-    if pid == 0:                                  # the worker
-        try:
-            place.save((('compute', 'cmp1.example.org'), 3))
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-    assert place.load() == (('compute', 'cmp1.example.org'), 3)
-
-
-@given(st.text(max_size=300), st.text(max_size=300),
-       st.integers(0, 2 ** 40))
-def test_a_shared_place_keeps_any_names_or_none(topic, host, cycles):
-    place = ring.SharedPlace()
-    place.save(((topic, host), cycles))
-    loaded = place.load()
-    if loaded is not None:                        # too big to keep: none
-        assert loaded == ((topic, host), cycles)
-    else:
-        assert len(json.dumps([[topic, host], cycles])) > 4000
-
-
-def test_a_torn_or_foreign_place_loads_as_none():
-    place = ring.SharedPlace()
-    for data in (b'{"not": "a place"}', b'[1, 2', b'[["a"], 1]', b'\xff'):
-        ring.SharedPlace._LENGTH.pack_into(place._memory, 0, len(data))
-        place._memory[4:4 + len(data)] = data
-        assert place.load() is None
