@@ -23,7 +23,7 @@ setuptools.setup(
         'psycopg2-binary>=2.9',
     ],
     extras_require={
-        'test': ['pytest>=8', 'hypothesis>=6.100'],
+        'test': ['pytest>=8', 'pytest-timeout>=2.3', 'hypothesis>=6.100'],
     },
     entry_points={
         'console_scripts': [
