@@ -70,11 +70,14 @@ class InflightManager(periodic_task.PeriodicTasks):
     def _read(self):
         try:
             read_at = deaf.utcnow()
-            services = self._list_services()
+            services, error = self._list_services(), None
         except Exception as e:  # noqa: BLE001 - keep the last known ring
-            self._read_failed(e)
-        else:
-            self._refresh(services, read_at)
+            error = e
+        try:
+            if error:
+                self._read_failed(error)
+            else:
+                self._refresh(services, read_at)
         finally:
             with self._lock:
                 self._reading_since = None

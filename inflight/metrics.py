@@ -83,8 +83,10 @@ class Metrics:
         try:
             with self._statsd().pipeline() as pipe:
                 fill(pipe)
+            return
         except Exception as e:  # noqa: BLE001 - metrics never break probing
-            self._dropped(e)
+            error = e
+        self._dropped(error)
 
     def _dropped(self, error):
         with self._lock:

@@ -74,8 +74,12 @@ class InflightEndpoint:
         try:
             probe = probe_msg.parse_probe(probe)
         except probe_msg.MalformedMessage as e:
+            malformed = e
+        else:
+            malformed = None
+        if malformed:
             self._count('rejected')
-            LOG.warning('Dropped a malformed inflight probe: %s', e)
+            LOG.warning('Dropped a malformed inflight probe: %s', malformed)
             return
         if not self._sleepers.acquire(blocking=False):
             self._count('busy')

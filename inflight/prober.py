@@ -117,12 +117,14 @@ class Prober:
         try:
             probes.send(kind, self._api_for(service.topic), service.host,
                         probe, self.timeout)
-            answered = True
+            error = None
         except Exception as e:  # noqa: BLE001 - unsupported, timeouts
+            error = e
+        answered = error is None
+        if error:
             LOG.log(logging.WARNING if kind == INFLIGHT else logging.DEBUG,
                     'Could not send a probe to %s.%s (%s): %s',
-                    service.topic, service.host, kind, e)
-            answered = False
+                    service.topic, service.host, kind, error)
         if kind == INFLIGHT and answered:
             return                    # its result comes back on its own
         if not self._settle(probe.id):
@@ -173,8 +175,10 @@ class Prober:
         try:
             result = probe_msg.parse_result(message)
         except probe_msg.MalformedMessage as e:
+            result, malformed = None, e
+        if result is None:
             self._count(rejected=1)
-            LOG.warning('Dropped a malformed inflight result: %s', e)
+            LOG.warning('Dropped a malformed inflight result: %s', malformed)
             return None
         with self._lock:
             pending = self._pending.pop(result.id, None)

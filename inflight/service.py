@@ -118,11 +118,14 @@ class InflightService(base.ServiceBase):
         try:
             db.register_service(engine, self.conf.host, 'nova-inflight',
                                 rpcapi.TOPIC)
+            return
         except Exception as e:  # noqa: BLE001 - probing others goes on
-            LOG.warning('Could not register nova-inflight in the services '
-                        'table: %s', e)
+            error = e
         finally:
             engine.dispose()
+        # Logged out of the except clause: oslo.log would repeat the error.
+        LOG.warning('Could not register nova-inflight in the services '
+                    'table: %s', error)
 
     def _tick(self):
         while not self._stopping.is_set():

@@ -1,7 +1,12 @@
 """statsd faults never reach the caller."""
 
+import logging
 import re
 import socket
+
+from oslo_config import cfg
+from oslo_log import formatters
+from oslo_log import log
 
 from inflight import db
 from inflight import metrics
@@ -93,3 +98,25 @@ def test_refused_udp_is_counted():
     for _ in range(5):
         m.lost([CMP1])
     assert m.dropped >= 1     # ICMP port unreachable came back between sends
+
+
+def test_the_error_shows_once_in_an_oslo_log_line():
+    # oslo.log appends the exception being handled to warnings logged in an
+    # except clause: the warning must come after it.
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(handler.format(record))
+    conf = cfg.ConfigOpts()
+    log.register_options(conf)
+    conf([])
+    handler.setFormatter(formatters.ContextFormatter(config=conf))
+    logger = logging.getLogger('inflight.metrics')
+    logger.addHandler(handler)
+    try:
+        m = metrics.Metrics('127.0.0.1', closed_port(), 'p')
+        while not lines:
+            m.lost([CMP1])
+    finally:
+        logger.removeHandler(handler)
+    [line] = lines
+    assert line.count('Connection refused') == 1, line
