@@ -74,7 +74,7 @@ class InflightManager(periodic_task.PeriodicTasks):
         except Exception as e:  # noqa: BLE001 - keep the last known ring
             error = e
         try:
-            if error:
+            if error is not None:
                 self._read_failed(error)
             else:
                 self._refresh(services, read_at)

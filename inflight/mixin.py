@@ -72,12 +72,10 @@ class InflightEndpoint:
         received_at = self.clock()
         started = time.monotonic()
         try:
-            probe = probe_msg.parse_probe(probe)
+            probe, malformed = probe_msg.parse_probe(probe), None
         except probe_msg.MalformedMessage as e:
             malformed = e
-        else:
-            malformed = None
-        if malformed:
+        if malformed is not None:
             self._count('rejected')
             LOG.warning('Dropped a malformed inflight probe: %s', malformed)
             return

@@ -87,9 +87,10 @@ class Prober:
         """Send the probe as the plan's kind number `step`.
 
         Every kind gets the same deadline, sleep + timeout from now, and is
-        sent from a pool (casts and calls each their own): the runner owns the deadline, so a send or call
-        stuck in the driver (while the broker stalls, say) holds up neither
-        the periodic task nor the accounting.
+        sent from a pool (casts and calls each their own): the runner owns
+        the deadline, so a send or call stuck in the driver (while the
+        broker stalls, say) holds up neither the periodic task nor the
+        accounting.
         """
         probe = probe_msg.new_probe(self._clock(), self.sleep,
                                     self.reply_host)
@@ -121,7 +122,7 @@ class Prober:
         except Exception as e:  # noqa: BLE001 - unsupported, timeouts
             error = e
         answered = error is None
-        if error:
+        if not answered:
             LOG.log(logging.WARNING if kind == INFLIGHT else logging.DEBUG,
                     'Could not send a probe to %s.%s (%s): %s',
                     service.topic, service.host, kind, error)
@@ -173,10 +174,10 @@ class Prober:
         """Account for one inflight result; its Timings, or None if not ours."""
         back_at = self._clock()
         try:
-            result = probe_msg.parse_result(message)
+            result, malformed = probe_msg.parse_result(message), None
         except probe_msg.MalformedMessage as e:
-            result, malformed = None, e
-        if result is None:
+            malformed = e
+        if malformed is not None:
             self._count(rejected=1)
             LOG.warning('Dropped a malformed inflight result: %s', malformed)
             return None

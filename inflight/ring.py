@@ -90,4 +90,3 @@ class ServiceRing:
         for _ in range(min(count, len(self))):
             taken.append(self.next())
         return [s for s in taken if s is not None]
-
