@@ -6,12 +6,16 @@ import select
 import signal
 import subprocess
 import sys
+import time
 
 
 from inflight import db
 
 HERE = os.path.dirname(__file__)
 SLEEP = 0.2
+# From the worker's stop to the launcher's exit: the worker exits at once
+# (os._exit), the launcher reaps it and exits.
+TEARDOWN_SECONDS = 1.0
 
 
 def read_line(proc, timeout=30.0):
@@ -82,6 +86,14 @@ class Processes:
 
     def log(self):
         return (self.tmp_path / 'nova-inflight.log').read_text()
+
+    def wait_for_log(self, statsd, text, times=1, timeout=30.0):
+        """Read statsd until the daemon's log says `text` `times` times."""
+        ends = time.monotonic() + timeout
+        while self.log().count(text) < times:
+            assert time.monotonic() < ends, \
+                'not %d %r in the log:\n%s' % (times, text, self.log()[-3000:])
+            statsd.receive_for(0.1)
 
     def stop_all(self):
         for proc in self.procs:

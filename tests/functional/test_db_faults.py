@@ -8,11 +8,11 @@ import time
 import pytest
 
 from harness import TcpProxy, add_row, daemon_conf, received_from
+from harness import TEARDOWN_SECONDS
 from inflight import db
 import servers
 
 STEADY = 'inflight.compute.steady_test'
-TEARDOWN_SECONDS = 1.0     # as in test_lifecycle
 
 
 @pytest.fixture
@@ -23,14 +23,6 @@ def mariadb():
     yield url, engine
     engine.dispose()
     drop()
-
-
-def wait_for_log(processes, statsd, text, times=1, timeout=30.0):
-    """Read statsd until the daemon's log says `text` `times` times."""
-    ends = time.monotonic() + timeout
-    while processes.log().count(text) < times:
-        assert time.monotonic() < ends, 'not %d %r in the log' % (times, text)
-        statsd.receive_for(0.1)
 
 
 # `mariadb` first: set up first, it is torn down last, once the processes
@@ -51,7 +43,7 @@ def test_a_stalled_database_holds_up_no_probe(
                                   5))
 
     proxy.stall()
-    wait_for_log(processes, statsd, 'Could not read the services table')
+    processes.wait_for_log(statsd, 'Could not read the services table')
     assert 'no answer in' in processes.log()
     add_row(engine, 'joined.test', 'compute')    # seen once it answers
     received = statsd.total(STEADY + '.received')
@@ -66,8 +58,8 @@ def test_a_stalled_database_holds_up_no_probe(
     assert 'Read the services table again after' in log
 
     proxy.stall()                               # and stop meanwhile
-    wait_for_log(processes, statsd, 'Could not read the services table',
-                 times=2)
+    processes.wait_for_log(statsd, 'Could not read the services table',
+                           times=2)
     signalled = time.monotonic()
     daemon.terminate()
     assert daemon.wait(30) == 0

@@ -7,11 +7,7 @@ import re
 import signal
 import time
 
-from harness import add_row, daemon_conf, received_from
-
-# From the worker's stop to the launcher's exit: the worker exits at once
-# (os._exit), the launcher reaps it and exits.
-TEARDOWN_SECONDS = 1.0
+from harness import TEARDOWN_SECONDS, add_row, daemon_conf, received_from
 
 
 def stop_counts(log):
@@ -121,10 +117,7 @@ def test_sighup_with_files_not_valid_goes_on_with_the_last_valid(
     statsd.wait_for(lambda m: received('second') >= 1)
     configure('third', sleep='soon')             # a value that is not valid
     daemon.send_signal(signal.SIGHUP)
-    ends = time.monotonic() + 30
-    while 'configuration files are not valid' not in processes.log():
-        assert time.monotonic() < ends, processes.log()[-3000:]
-        statsd.receive_for(0.1)
+    processes.wait_for_log(statsd, 'configuration files are not valid')
     before = received('second')
     statsd.wait_for(lambda m: received('second') >= before + 3)
     assert daemon.poll() is None
