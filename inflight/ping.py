@@ -18,6 +18,7 @@ import kombu
 from oslo_log import log
 import oslo_messaging
 
+from inflight import broker
 from inflight import db
 from inflight import methods
 from inflight import metrics
@@ -100,6 +101,17 @@ def _started(server, timeout):
     return started.wait(timeout)
 
 
+def _reach(conf, transport, timeout, monotonic=time.monotonic):
+    """Try the broker for up to `timeout` s: None once it takes the login,
+    else why it could not be reached; raises broker.LoginRefused."""
+    ends = monotonic() + timeout
+    while True:
+        why = broker.check(conf, transport)
+        if why is None or monotonic() >= ends:
+            return why
+        time.sleep(min(0.5, max(0.0, ends - monotonic())))
+
+
 def _delete_queue(conf, name):
     """Remove this run's reply queue from RabbitMQ (best effort)."""
     url = oslo_messaging.TransportURL.parse(conf)
@@ -125,6 +137,17 @@ def run(conf, topic, host, count, interval, method=None, as_json=False,
     out = out or sys.stdout
     reply_host = '%s.ping-%d' % (conf.host, os.getpid())
     transport = oslo_messaging.get_rpc_transport(conf)
+    try:
+        why = _reach(conf, transport, conf.inflight.probe_timeout)
+    except broker.LoginRefused:
+        transport.cleanup()
+        raise
+    if why is not None:
+        transport.cleanup()
+        print('inflight ping: error: no broker answered at %s within %gs: %s'
+              % (broker.masked(conf), conf.inflight.probe_timeout, why),
+              file=sys.stderr, flush=True)
+        return 1
     outcomes = queue.Queue()
     overrides = dict(conf.inflight.probe_methods)
     if method:
@@ -138,12 +161,8 @@ def run(conf, topic, host, count, interval, method=None, as_json=False,
         transport, oslo_messaging.Target(topic=rpcapi.TOPIC, server=reply_host),
         [_Results(runner)])
     if not _started(server, conf.inflight.probe_timeout):
-        hosts = ', '.join('%s:%s' % (h.hostname, h.port or '')
-                          for h in oslo_messaging.TransportURL.parse(
-                              conf).hosts)
-        print('inflight ping: error: no broker answered at %s within %gs'
-              % (hosts, conf.inflight.probe_timeout), file=sys.stderr,
-              flush=True)
+        print('inflight ping: error: the broker at %s stopped answering'
+              % broker.masked(conf), file=sys.stderr, flush=True)
         os._exit(1)   # the driver goes on retrying in threads of its own
     service = db.Service(None, host, None, topic, None, None)
     name = '%s.%s' % (topic, host)

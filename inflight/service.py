@@ -7,6 +7,7 @@ import time
 import oslo_messaging
 from oslo_service.backend import base
 
+from inflight import broker
 from inflight import config
 from inflight import db
 from inflight import deaf
@@ -30,17 +31,28 @@ CLOSE_RESERVE = 5.0
 
 
 class InflightService(base.ServiceBase):
-    """Everything runs from start(), in the process that serves."""
+    """Everything runs from start(), in the process that serves.
 
-    def __init__(self, conf, transport=None):
+    `on_fatal()` is called when this worker cannot go on, with any
+    configuration (the broker refuses every login): the launcher's to stop
+    the daemon, rather than start the same worker again. Without it, the
+    error is raised. With `log_options`, each worker lists the options (at
+    DEBUG) once it found them valid.
+    """
+
+    def __init__(self, conf, transport=None, on_fatal=None,
+                 log_options=False):
         self.conf = conf
         self.transport = transport
+        self._on_fatal = on_fatal
+        self._log_options = log_options
         self.manager = self.prober = None
         self._apis = {}
         self._own_transport = transport is None
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._server = self._ticker = self._table = None
+        self._restored = False    # on the last valid configuration
         # Made here, in the launcher, so that every worker it forks shares
         # them: the ring's place, and the last configuration found valid.
         self._place = handover.SharedSlot()
@@ -48,9 +60,8 @@ class InflightService(base.ServiceBase):
 
     def start(self):
         conf = self.conf
-        self._take_config()
-        if self.transport is None:
-            self.transport = oslo_messaging.get_rpc_transport(conf)
+        if not self._take_config() or self._stopping.is_set():
+            return
         statsd = metrics.Metrics(conf.statsd.host, conf.statsd.port,
                                  conf.statsd.prefix)
         services = ring.ServiceRing()
@@ -80,31 +91,54 @@ class InflightService(base.ServiceBase):
             oslo_messaging.Target(topic=rpcapi.TOPIC, server=conf.host),
             endpoints)
         self._server.start()
-        self._ticker = threading.Thread(target=self._tick, daemon=True,
-                                        name='inflight-periodic-tasks')
-        self._ticker.start()
+        ticker = threading.Thread(target=self._tick, daemon=True,
+                                  name='inflight-periodic-tasks')
+        ticker.start()
+        self._ticker = ticker
         LOG.info('nova-inflight on %s: probing every %.3gs, results on '
                  'topic %s', conf.host, conf.inflight.probe_interval,
                  rpcapi.TOPIC)
 
     def _take_config(self):
         """Check the configuration this worker starts with (the files are
-        read again on SIGHUP); when it is not valid, go on with the last
-        valid one rather than fail, and say why."""
+        read again on SIGHUP) and reach the broker with it; when it is not
+        valid or the broker refuses its login, go on with the last valid
+        one rather than fail, and say why. False if stopped first."""
         try:
             config.check(self.conf)
+            reached = self._reach_broker()
         except config.ConfigError as e:
-            error = e
+            error = ' '.join(str(e).split())
         else:
-            self._valid_config.save(config.snapshot(self.conf))
-            return
+            if reached:
+                self._valid_config.save(config.snapshot(self.conf))
+                if self._log_options:
+                    self.conf.log_opt_values(LOG, logging.DEBUG)
+            return reached
         last_valid = self._valid_config.load()
-        if last_valid is None:
-            raise error
+        if last_valid is None or self._restored:
+            return self._fatal(error)
         LOG.error('The configuration files are not valid, so this worker goes '
-                  'on with the last valid configuration: %s',
-                  ' '.join(str(error).split()))
+                  'on with the last valid configuration: %s', error)
         config.restore(self.conf, last_valid)
+        self._restored = True
+        return self._take_config()
+
+    def _reach_broker(self):
+        """Wait until the broker takes the login; False if stopped first."""
+        if self._own_transport:
+            if self.transport is not None:
+                self.transport.cleanup()
+            self.transport = oslo_messaging.get_rpc_transport(self.conf)
+        return broker.wait(self.conf, self.transport, self._stopping)
+
+    def _fatal(self, error):
+        """This worker cannot start with any configuration: stop the daemon."""
+        if self._on_fatal is None:
+            raise config.ConfigError(error)
+        LOG.error('nova-inflight cannot go on and stops: %s', error)
+        self._on_fatal()
+        return False
 
     def api_for(self, topic):
         """The BaseAPI client for one topic, made once."""
@@ -135,12 +169,16 @@ class InflightService(base.ServiceBase):
     def stop(self, graceful=False):
         """Stop probing, wait for the probes out, count the rest lost; all
         within probe_timeout, whatever the broker or the database do."""
-        if self._stopping.is_set() or self._server is None:
+        if self._stopping.is_set():
+            self._stopped.set()
+            return
+        self._stopping.set()
+        if self._ticker is None:
+            LOG.info('nova-inflight stopped before it began probing')
             self._stopped.set()
             return
         began = time.monotonic()
         ends = began + self.conf.inflight.probe_timeout
-        self._stopping.set()
         # A tick stuck in a table read or a send must not hold the exit.
         self._ticker.join(max(0.0, ends - time.monotonic()))
         reserve = min(CLOSE_RESERVE, self.conf.inflight.probe_timeout / 2)

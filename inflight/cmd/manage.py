@@ -93,6 +93,8 @@ def main(argv=None):
     log.setup(conf, 'inflight')
     try:
         return conf.command.func(conf)
+    except config.ConfigError as e:     # the broker refused the login, say
+        return config.fail('inflight', e)
     except KeyboardInterrupt:
         return 130
 

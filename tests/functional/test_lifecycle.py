@@ -131,3 +131,8 @@ def test_sighup_with_files_not_valid_goes_on_with_the_last_valid(
             'not valid') in log
     assert 'exited with status 1' not in log      # no worker failed
     assert len(stop_counts(log)) == 3             # one stop per worker
+    # That one line says it all: no traceback of the value, from anyone.
+    assert 'Traceback' not in log
+    assert [line for line in log.splitlines() if ' ERROR ' in line] == [
+        line for line in log.splitlines()
+        if 'configuration files are not valid' in line]

@@ -116,6 +116,8 @@ def test_tells_systemd_it_is_ready(processes, broker_url, exchange,
     daemon = processes.daemon(
         daemon_conf(tmp_path, broker_url, exchange, db_url, statsd.port),
         NOTIFY_SOCKET=str(tmp_path / 'notify'))
+    # It says what it does, then that it is ready.
+    assert notify.recv(4096) == b'STATUS=Probing'
     assert b'READY=1' in notify.recv(4096).split(b'\n')
     statsd.wait_for(received_from(statsd, 'inflight', prober_service(exchange),
                                   1))

@@ -115,3 +115,25 @@ def test_mixin_adds_its_endpoint_to_the_manager():
     assert m.inflight_endpoint.host == 'cmp9'
     assert m.inflight_endpoint.max_sleep == 0.25
     assert m.inflight_endpoint.target.namespace == 'inflight'
+
+
+class BrokerGone(ResultsRecorder):
+    def inflight_result(self, ctxt, host, result):
+        super().inflight_result(ctxt, host, result)
+        raise ConnectionResetError(104, 'Connection reset by peer')
+
+
+def test_a_result_it_cannot_send_is_one_warning_without_traceback(caplog):
+    e = endpoint()
+    e._api = BrokerGone()
+    sent = a_probe()
+    with caplog.at_level('WARNING', logger='inflight.mixin'):
+        e.inflight({}, sent)
+        e._api.wait(1)
+        assert e._sleepers.acquire(timeout=10)   # the sleeper is done
+        e._sleepers.release()
+    [record] = caplog.records
+    assert record.levelname == 'WARNING' and record.exc_info is None
+    assert record.getMessage() == (
+        'Could not send the result of probe %s to prober1: [Errno 104] '
+        'Connection reset by peer' % sent['id'])

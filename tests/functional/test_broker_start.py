@@ -1,0 +1,150 @@
+"""The broker at start, as an operator meets it: a login it refuses stops
+nova-inflight with one line; a broker that does not answer yet is waited
+for, and systemd hears the daemon is ready only once it can probe."""
+
+import signal
+import socket
+import subprocess
+import sys
+
+from harness import BrokerProxy, daemon_conf, received_from, stop_daemon
+from harness import TEARDOWN_SECONDS
+
+WRONG = 'rabbit://guest:not-the-password@127.0.0.1:5672/'
+
+
+def notifications(tmp_path):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / 'notify'))
+    return sock
+
+
+def next_notification(sock, timeout=30.0):
+    sock.settimeout(timeout)
+    return sock.recv(4096).decode()
+
+
+def test_a_refused_login_stops_the_daemon_with_one_line(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    db_url, _ = services_db
+    daemon = processes.daemon(daemon_conf(tmp_path, WRONG, exchange, db_url,
+                                          statsd.port))
+    assert daemon.wait(30) == 2
+    lines = processes.log().splitlines()
+    assert lines == ['nova-inflight: error: the broker at '
+                     'rabbit://guest:***@127.0.0.1:5672/ refused the login: '
+                     'ACCESS_REFUSED - Login was refused using authentication '
+                     'mechanism AMQPLAIN. For details see the broker '
+                     'logfile.'], lines
+
+
+def test_inflight_ping_with_a_refused_login_says_so_in_one_line(
+        broker_url, exchange, sqlite_url, statsd, tmp_path):
+    conf = daemon_conf(tmp_path, WRONG, exchange, sqlite_url, statsd.port,
+                       probe_timeout=1)
+    run = subprocess.run(
+        [sys.executable, '-m', 'inflight.cmd.manage', '--config-file', conf,
+         'ping', 'compute', 'cmp1.test', '-c', '1'],
+        capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stdout == ''
+    [line] = run.stderr.splitlines()
+    assert line.startswith('inflight: error: the broker at '
+                           'rabbit://guest:***@127.0.0.1:5672/ refused the '
+                           'login: ACCESS_REFUSED'), line
+
+
+def test_a_broker_down_at_start_is_waited_for(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    db_url, _ = services_db
+    proxy = BrokerProxy(processes)
+    proxy.cut()
+    notify = notifications(tmp_path)
+    daemon = processes.daemon(
+        daemon_conf(tmp_path, proxy.url, exchange, db_url, statsd.port),
+        NOTIFY_SOCKET=str(tmp_path / 'notify'))
+    # Each try tells systemd why it waits; three tries, one log line.
+    for _ in range(3):
+        status = next_notification(notify)
+        assert status.startswith('STATUS=Waiting for the broker at '
+                                 'rabbit://guest:***@127.0.0.1:%d/: '
+                                 % proxy.port), status
+    assert processes.log().count('Waiting for the broker') == 1
+    assert daemon.poll() is None
+    proxy.restore()
+    while (state := next_notification(notify)).startswith('STATUS=Waiting'):
+        pass
+    assert state == 'STATUS=Probing'
+    assert next_notification(notify) == 'READY=1'
+    statsd.wait_for(received_from(statsd, 'inflight', 'inflight.%s' % (
+        daemon_host(tmp_path)), 1))
+    stop_daemon(daemon, statsd)
+    notify.close()
+    log = processes.log()
+    assert 'Traceback' not in log and 'ERROR' not in log
+    assert 'The broker at rabbit://guest:***@127.0.0.1:%d/ answers' % (
+        proxy.port) in log
+
+
+def daemon_host(tmp_path):
+    """The graphite-safe name of the daemon's host in its configuration."""
+    for line in (tmp_path / 'inflight.conf').read_text().splitlines():
+        if line.startswith('host = '):
+            return line.split(' = ')[1].replace('.', '_')
+    raise AssertionError('no host in the configuration')
+
+
+def test_sigterm_while_waiting_for_the_broker_exits_cleanly(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    db_url, _ = services_db
+    proxy = BrokerProxy(processes)
+    proxy.cut()
+    daemon = processes.daemon(daemon_conf(tmp_path, proxy.url, exchange,
+                                          db_url, statsd.port))
+    processes.wait_for_log(statsd, 'Waiting for the broker')
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(TEARDOWN_SECONDS + 5) == 0
+    log = processes.log()
+    assert 'nova-inflight stopped before it began probing' in log
+    assert 'Traceback' not in log and 'ERROR' not in log
+
+
+def test_sigterm_while_a_new_worker_waits_for_the_broker(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    """After SIGHUP, the new worker connects afresh; the broker is gone."""
+    db_url, _ = services_db
+    proxy = BrokerProxy(processes)
+    daemon = processes.daemon(daemon_conf(tmp_path, proxy.url, exchange,
+                                          db_url, statsd.port))
+    statsd.wait_for(received_from(statsd, 'inflight', 'inflight.%s' % (
+        daemon_host(tmp_path)), 1))
+    proxy.cut()
+    daemon.send_signal(signal.SIGHUP)
+    processes.wait_for_log(statsd, 'Waiting for the broker')
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(30) == 0
+    log = processes.log()
+    assert 'nova-inflight stopped before it began probing' in log
+    assert 'Traceback' not in log and 'AttributeError' not in log
+
+
+def test_sighup_with_a_refused_login_goes_on_with_the_last_valid(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    db_url, _ = services_db
+    daemon = processes.daemon(daemon_conf(tmp_path, broker_url, exchange,
+                                          db_url, statsd.port))
+    name = 'inflight.%s' % daemon_host(tmp_path)
+    statsd.wait_for(received_from(statsd, 'inflight', name, 1))
+    daemon_conf(tmp_path, WRONG, exchange, db_url, statsd.port)
+    daemon.send_signal(signal.SIGHUP)
+    processes.wait_for_log(statsd, 'goes on with the last valid configuration')
+    received = statsd.total('inflight.%s.received' % name)
+    statsd.wait_for(received_from(statsd, 'inflight', name, received + 2))
+    assert daemon.poll() is None
+    stop_daemon(daemon, statsd)
+    log = processes.log()
+    assert ('The configuration files are not valid, so this worker goes on '
+            'with the last valid configuration: the broker at '
+            'rabbit://guest:***@127.0.0.1:5672/ refused the login') in log
+    assert 'Traceback' not in log
+    assert 'not-the-password' not in log
