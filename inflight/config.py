@@ -1,6 +1,7 @@
 """Reading the configuration into a ConfigOpts and checking it at once."""
 
 from importlib import metadata
+import json
 import re
 import sys
 
@@ -82,6 +83,12 @@ def snapshot(conf):
     return [[group, opt.dest,
              (conf if group == 'DEFAULT' else conf[group])[opt.dest]]
             for group, group_opts in opts.list_opts() for opt in group_opts]
+
+
+def same(values, saved):
+    """True if snapshot() `values` are those of a `saved` (JSON) snapshot."""
+    return (values is not None and
+            json.loads(json.dumps(values, default=str)) == saved)
 
 
 def restore(conf, values):

@@ -104,19 +104,22 @@ class InflightService(base.ServiceBase):
         read again on SIGHUP) and reach the broker with it; when it is not
         valid or the broker refuses its login, go on with the last valid
         one rather than fail, and say why. False if stopped first."""
+        current = None
         try:
             config.check(self.conf)
+            current = config.snapshot(self.conf)
             reached = self._reach_broker()
         except config.ConfigError as e:
             error = ' '.join(str(e).split())
         else:
             if reached:
-                self._valid_config.save(config.snapshot(self.conf))
+                self._valid_config.save(current)
                 if self._log_options:
                     self.conf.log_opt_values(LOG, logging.DEBUG)
             return reached
         last_valid = self._valid_config.load()
-        if last_valid is None or self._restored:
+        if (last_valid is None or self._restored or
+                config.same(current, last_valid)):
             return self._fatal(error)
         LOG.error('The configuration files are not valid, so this worker goes '
                   'on with the last valid configuration: %s', error)

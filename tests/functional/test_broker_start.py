@@ -2,10 +2,15 @@
 nova-inflight with one line; a broker that does not answer yet is waited
 for, and systemd hears the daemon is ready only once it can probe."""
 
+import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import uuid
+
+import pytest
 
 from harness import BrokerProxy, daemon_conf, received_from, stop_daemon
 from harness import TEARDOWN_SECONDS
@@ -148,3 +153,63 @@ def test_sighup_with_a_refused_login_goes_on_with_the_last_valid(
             'rabbit://guest:***@127.0.0.1:5672/ refused the login') in log
     assert 'Traceback' not in log
     assert 'not-the-password' not in log
+
+
+def test_sighup_while_waiting_reads_the_files_again(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    db_url, _ = services_db
+    proxy = BrokerProxy(processes)
+    proxy.cut()
+    daemon = processes.daemon(daemon_conf(tmp_path, proxy.url, exchange,
+                                          db_url, statsd.port))
+    processes.wait_for_log(statsd, 'Waiting for the broker')
+    daemon_conf(tmp_path, broker_url, exchange, db_url, statsd.port)
+    daemon.send_signal(signal.SIGHUP)
+    statsd.wait_for(received_from(statsd, 'inflight', 'inflight.%s' % (
+        daemon_host(tmp_path)), 1))
+    stop_daemon(daemon, statsd)           # the same process, started afresh
+    log = processes.log()
+    assert 'Reading the configuration files again' in log
+    assert 'Traceback' not in log
+
+
+@pytest.fixture
+def broker_user(broker_url):
+    """A RabbitMQ user of the test's own: (name, password), removed after."""
+    ctl = shutil.which('rabbitmqctl')
+    if ctl is None or os.geteuid() != 0:
+        reason = 'rabbitmqctl (as root) is needed to add a broker user'
+        if os.environ.get('INFLIGHT_REQUIRE_BROKER') == '1':
+            pytest.fail(reason)
+        pytest.skip(reason)
+    name = 'inflight-test-%s' % uuid.uuid4().hex[:8]
+    password = uuid.uuid4().hex
+
+    def run(*args):
+        subprocess.run([ctl, '-q', *args], check=True, capture_output=True,
+                       timeout=60)
+    run('add_user', name, password)
+    run('set_permissions', '-p', '/', name, '.*', '.*', '.*')
+    yield name, password, run
+    run('delete_user', name)
+
+
+def test_a_password_changed_on_the_broker_stops_the_daemon(
+        processes, broker_user, exchange, services_db, statsd, tmp_path):
+    """No configuration is left that the broker takes: exit, not a loop."""
+    db_url, _ = services_db
+    name, password, rabbitmqctl = broker_user
+    url = 'rabbit://%s:%s@127.0.0.1:5672/' % (name, password)
+    daemon = processes.daemon(daemon_conf(tmp_path, url, exchange, db_url,
+                                          statsd.port))
+    statsd.wait_for(received_from(statsd, 'inflight', 'inflight.%s' % (
+        daemon_host(tmp_path)), 1))
+    rabbitmqctl('change_password', name, uuid.uuid4().hex)
+    daemon.send_signal(signal.SIGHUP)     # a new worker logs in afresh
+    assert daemon.wait(30) == 1
+    log = processes.log()
+    assert log.count('nova-inflight cannot go on and stops: the broker at '
+                     'rabbit://%s:***@127.0.0.1:5672/ refused the login'
+                     % name) == 1
+    assert 'Traceback' not in log and password not in log
+    assert 'goes on with the last valid' not in log   # it is that one
