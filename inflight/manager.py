@@ -8,6 +8,7 @@ import oslo_messaging
 from oslo_service import periodic_task
 
 from inflight import deaf
+from inflight import logs
 from inflight import pacing
 from inflight import rpcapi
 
@@ -98,8 +99,9 @@ class InflightManager(periodic_task.PeriodicTasks):
     def _refresh(self, services, read_at):
         with self._lock:
             if self._db_failures:
-                LOG.info('Read the services table again after %d failed '
-                         'tries', self._db_failures)
+                LOG.info('Read the services table again after %s',
+                         logs.plural(self._db_failures, 'failed try',
+                                     'failed tries'))
                 self._db_failures = 0
                 self._periodic_spacing['refresh_services'] = (
                     self.conf.inflight.refresh_interval)
@@ -110,7 +112,8 @@ class InflightManager(periodic_task.PeriodicTasks):
                 self._take_place()
             if len(self.ring) == before:
                 return
-            LOG.info('Probing %d enabled services', len(self.ring))
+            LOG.info('Probing %s', logs.plural(len(self.ring),
+                                                'enabled service'))
             if self.pacer:
                 self.pacer.check(len(self.ring), self.conf.inflight.sleep)
                 self._periodic_spacing['check_inflight'] = self.pacer.spacing(
@@ -148,9 +151,10 @@ class InflightManager(periodic_task.PeriodicTasks):
         self.prober.expire()
         if self.ring.cycles != self._cycles_logged:
             self._cycles_logged = self.ring.cycles
-            LOG.info('Cycle %d over %d services: %d probes out; so far %s',
-                     self.ring.cycles, len(self.ring), self.prober.pending(),
-                     dict(self.prober.counts))
+            LOG.info('Cycle %d over %s: %s out; so far %s',
+                     self.ring.cycles, logs.plural(len(self.ring), 'service'),
+                     logs.plural(self.prober.pending(), 'probe'),
+                     logs.tally(self.prober.counts))
         if self.pacer:
             due = self.pacer.due(len(self.ring), self.prober.pending())
         else:

@@ -14,6 +14,8 @@ import time
 
 import statsd
 
+from inflight import logs
+
 LOG = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r'[^A-Za-z0-9_-]')
@@ -97,9 +99,9 @@ class Metrics:
                 return
             self._warned_at = now
             dropped = self.dropped
-        LOG.warning('Could not send metrics to statsd at %s:%s (%d batches '
-                    'dropped so far): %s', self.address[0], self.address[1],
-                    dropped, error)
+        LOG.warning('Could not send metrics to statsd at %s:%s (%s dropped '
+                    'so far): %s', self.address[0], self.address[1],
+                    logs.plural(dropped, 'batch', 'batches'), error)
 
     def name(self, service, leaf):
         """The metric name of one service's leaf, unique to that service."""

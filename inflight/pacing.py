@@ -8,6 +8,8 @@ needs, and the pacer says so.
 import logging
 import time
 
+from inflight import logs
+
 LOG = logging.getLogger(__name__)
 
 
@@ -57,9 +59,10 @@ class Pacer:
         if due > room:
             if (self._held_back_logged is None or
                     now - self._held_back_logged >= self.cycle_seconds):
-                LOG.warning('%d probes out, the most allowed '
-                            '(max_in_flight): probing falls behind the '
-                            '%gs cycle', in_flight, self.cycle_seconds)
+                LOG.warning('%s out, the most allowed (max_in_flight): '
+                            'probing falls behind the %gs cycle',
+                            logs.plural(in_flight, 'probe'),
+                            self.cycle_seconds)
                 self._held_back_logged = now
             due = room
         self._credit -= due

@@ -44,7 +44,7 @@ class _Results:
 def set_defaults(conf):
     """Quiet logs: each probe's outcome is printed anyway."""
     conf.set_default('default_log_levels', log.get_default_log_levels() + [
-        'inflight=WARN', 'amqp=ERROR'])
+        'inflight=WARN'])
 
 
 def percentile(values, fraction):

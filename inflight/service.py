@@ -12,6 +12,7 @@ from inflight import config
 from inflight import db
 from inflight import deaf
 from inflight import handover
+from inflight import logs
 from inflight import manager
 from inflight import methods
 from inflight import metrics
@@ -195,8 +196,9 @@ class InflightService(base.ServiceBase):
         LOG.info('nova-inflight stopped in %.1fs%s: %s%s',
                  time.monotonic() - began,
                  ', leaving the RPC server stopping' if closer.is_alive()
-                 else '', dict(self.prober.counts),
-                 '' if settled else ', %d probes out counted lost' % len(lost))
+                 else '', logs.tally(self.prober.counts),
+                 '' if settled else '; %s still out, counted lost'
+                 % logs.plural(len(lost), 'probe'))
         self._stopped.set()
 
     def _close(self):

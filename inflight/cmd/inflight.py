@@ -13,6 +13,7 @@ import oslo_messaging
 
 from inflight import broker
 from inflight import config
+from inflight import logs
 from inflight import service
 
 LOG = log.getLogger('inflight.cmd.inflight')
@@ -53,6 +54,7 @@ def main(argv=None):
     except config.ConfigError as e:
         return config.fail('nova-inflight', e)
     log.setup(conf, 'inflight')
+    logs.quiet_library_noise()
     try:
         reached = wait_for_broker(conf)
     except broker.LoginRefused as e:

@@ -7,6 +7,7 @@ from oslo_config import cfg
 from oslo_log import log
 
 from inflight import config
+from inflight import logs
 from inflight import db
 from inflight import demo
 from inflight import ping
@@ -91,6 +92,7 @@ def main(argv=None):
     except config.ConfigError as e:
         return config.fail('inflight', e)
     log.setup(conf, 'inflight')
+    logs.quiet_library_noise()
     try:
         return conf.command.func(conf)
     except config.ConfigError as e:     # the broker refused the login, say

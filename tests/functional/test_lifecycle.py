@@ -2,7 +2,6 @@
 timeout with every probe accounted for; SIGHUP's new worker goes on where
 the last one left the ring."""
 
-import ast
 import re
 import signal
 import time
@@ -10,12 +9,22 @@ import time
 from harness import TEARDOWN_SECONDS, add_row, daemon_conf, received_from
 
 
+STOPPED = re.compile(
+    r'nova-inflight stopped in [\d.]+s(?:, leaving the RPC server stopping)?: '
+    r'(?P<sent>\d+) probes? sent, (?P<received>\d+) received, '
+    r'(?P<lost>\d+) lost(?:, (?P<late>\d+) late)?(?:, (?P<rejected>\d+) '
+    r'rejected)?(?:; (?P<out>\d+) probes? still out, counted lost)?$',
+    re.MULTILINE)
+
+
 def stop_counts(log):
     """The counts and the probes counted lost of each 'stopped' line."""
-    return [(ast.literal_eval(counts), int(lost or 0)) for counts, lost in
-            re.findall(r'nova-inflight stopped in [\d.]+s(?:, leaving the RPC '
-                       r'server stopping)?: (\{.*?\})(?:, (\d+) probes out '
-                       r'counted lost)?$', log, re.MULTILINE)]
+    found = []
+    for match in STOPPED.finditer(log):
+        counts = {k: int(v) for k, v in match.groupdict().items()
+                  if v is not None}
+        found.append((counts, counts.pop('out', 0)))
+    return found
 
 
 def test_sigterm_with_probes_out_exits_within_the_probe_timeout(

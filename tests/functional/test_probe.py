@@ -123,6 +123,10 @@ def test_tells_systemd_it_is_ready(processes, broker_url, exchange,
                                   1))
     stop_daemon(daemon, statsd)
     notify.close()
+    log = processes.log()
+    # Lines an operator reads: sentences, and no library noise at stop.
+    assert 'during closing channel' not in log
+    assert "{'" not in log
 
 
 def leg_medians(statsd, service):
