@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
-from harness import BrokerProxy, daemon_conf, received_from, stop_daemon
-from harness import TEARDOWN_SECONDS
+from harness import BrokerProxy, daemon_conf, prober_service
+from harness import received_from, stop_daemon
 
 WRONG = 'rabbit://guest:not-the-password@127.0.0.1:5672/'
 
@@ -81,8 +81,8 @@ def test_a_broker_down_at_start_is_waited_for(
         pass
     assert state == 'STATUS=Probing'
     assert next_notification(notify) == 'READY=1'
-    statsd.wait_for(received_from(statsd, 'inflight', 'inflight.%s' % (
-        daemon_host(tmp_path)), 1))
+    statsd.wait_for(received_from(statsd, 'inflight',
+                                  prober_service(exchange), 1))
     stop_daemon(daemon, statsd)
     notify.close()
     log = processes.log()
@@ -91,40 +91,30 @@ def test_a_broker_down_at_start_is_waited_for(
         proxy.port) in log
 
 
-def daemon_host(tmp_path):
-    """The graphite-safe name of the daemon's host in its configuration."""
-    for line in (tmp_path / 'inflight.conf').read_text().splitlines():
-        if line.startswith('host = '):
-            return line.split(' = ')[1].replace('.', '_')
-    raise AssertionError('no host in the configuration')
+def probing(processes, url, exchange, db_url, statsd, tmp_path):
+    """nova-inflight on `url`, once it has probed itself."""
+    daemon = processes.daemon(daemon_conf(tmp_path, url, exchange, db_url,
+                                          statsd.port))
+    statsd.wait_for(received_from(statsd, 'inflight',
+                                  prober_service(exchange), 1))
+    return daemon
 
 
+@pytest.mark.parametrize('when', ['at start', 'after SIGHUP'])
 def test_sigterm_while_waiting_for_the_broker_exits_cleanly(
-        processes, broker_url, exchange, services_db, statsd, tmp_path):
+        when, processes, broker_url, exchange, services_db, statsd, tmp_path):
+    """At start, or in a new worker after SIGHUP, which connects afresh."""
     db_url, _ = services_db
     proxy = BrokerProxy(processes)
-    proxy.cut()
-    daemon = processes.daemon(daemon_conf(tmp_path, proxy.url, exchange,
-                                          db_url, statsd.port))
-    processes.wait_for_log(statsd, 'Waiting for the broker')
-    daemon.send_signal(signal.SIGTERM)
-    assert daemon.wait(TEARDOWN_SECONDS + 5) == 0
-    log = processes.log()
-    assert 'nova-inflight stopped before it began probing' in log
-    assert 'Traceback' not in log and 'ERROR' not in log
-
-
-def test_sigterm_while_a_new_worker_waits_for_the_broker(
-        processes, broker_url, exchange, services_db, statsd, tmp_path):
-    """After SIGHUP, the new worker connects afresh; the broker is gone."""
-    db_url, _ = services_db
-    proxy = BrokerProxy(processes)
-    daemon = processes.daemon(daemon_conf(tmp_path, proxy.url, exchange,
-                                          db_url, statsd.port))
-    statsd.wait_for(received_from(statsd, 'inflight', 'inflight.%s' % (
-        daemon_host(tmp_path)), 1))
-    proxy.cut()
-    daemon.send_signal(signal.SIGHUP)
+    if when == 'at start':
+        proxy.cut()
+        daemon = processes.daemon(daemon_conf(tmp_path, proxy.url, exchange,
+                                              db_url, statsd.port))
+    else:
+        daemon = probing(processes, proxy.url, exchange, db_url, statsd,
+                         tmp_path)
+        proxy.cut()
+        daemon.send_signal(signal.SIGHUP)
     processes.wait_for_log(statsd, 'Waiting for the broker')
     daemon.send_signal(signal.SIGTERM)
     assert daemon.wait(30) == 0
@@ -136,10 +126,9 @@ def test_sigterm_while_a_new_worker_waits_for_the_broker(
 def test_sighup_with_a_refused_login_goes_on_with_the_last_valid(
         processes, broker_url, exchange, services_db, statsd, tmp_path):
     db_url, _ = services_db
-    daemon = processes.daemon(daemon_conf(tmp_path, broker_url, exchange,
-                                          db_url, statsd.port))
-    name = 'inflight.%s' % daemon_host(tmp_path)
-    statsd.wait_for(received_from(statsd, 'inflight', name, 1))
+    daemon = probing(processes, broker_url, exchange, db_url, statsd,
+                     tmp_path)
+    name = prober_service(exchange)
     daemon_conf(tmp_path, WRONG, exchange, db_url, statsd.port)
     daemon.send_signal(signal.SIGHUP)
     processes.wait_for_log(statsd, 'goes on with the last valid configuration')
@@ -165,8 +154,8 @@ def test_sighup_while_waiting_reads_the_files_again(
     processes.wait_for_log(statsd, 'Waiting for the broker')
     daemon_conf(tmp_path, broker_url, exchange, db_url, statsd.port)
     daemon.send_signal(signal.SIGHUP)
-    statsd.wait_for(received_from(statsd, 'inflight', 'inflight.%s' % (
-        daemon_host(tmp_path)), 1))
+    statsd.wait_for(received_from(statsd, 'inflight',
+                                  prober_service(exchange), 1))
     stop_daemon(daemon, statsd)           # the same process, started afresh
     log = processes.log()
     assert 'Reading the configuration files again' in log
@@ -200,10 +189,7 @@ def test_a_password_changed_on_the_broker_stops_the_daemon(
     db_url, _ = services_db
     name, password, rabbitmqctl = broker_user
     url = 'rabbit://%s:%s@127.0.0.1:5672/' % (name, password)
-    daemon = processes.daemon(daemon_conf(tmp_path, url, exchange, db_url,
-                                          statsd.port))
-    statsd.wait_for(received_from(statsd, 'inflight', 'inflight.%s' % (
-        daemon_host(tmp_path)), 1))
+    daemon = probing(processes, url, exchange, db_url, statsd, tmp_path)
     rabbitmqctl('change_password', name, uuid.uuid4().hex)
     daemon.send_signal(signal.SIGHUP)     # a new worker logs in afresh
     assert daemon.wait(30) == 1
