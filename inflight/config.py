@@ -9,12 +9,22 @@ from oslo_log import log
 import oslo_messaging
 import sqlalchemy as sa
 
+from inflight import db
 from inflight import opts
 from inflight import probes
 from inflight import version
 
 
 _PREFIX = re.compile(r'[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*')
+
+# The package to install for a database driver's module, where their
+# names differ.
+_DRIVER_PACKAGES = {
+    'MySQLdb': 'mysqlclient',
+    'mysql': 'mysql-connector-python',
+    'psycopg': 'psycopg[binary]',
+    'psycopg2': 'psycopg2-binary',
+}
 
 
 class ConfigError(Exception):
@@ -69,12 +79,30 @@ def check(conf, need_database=True):
     if not conf.database.connection:
         raise ConfigError('[database] connection is not set: give the URL of '
                           'the database holding the services table')
+    _check_database(conf.database.connection)
+
+
+def _check_database(connection):
+    """A URL SQLAlchemy knows, whose driver is installed."""
     try:
-        sa.engine.make_url(conf.database.connection).get_dialect()
+        url = db.url(connection)
+        dialect = url.get_dialect()
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError):
         raise ConfigError('[database] connection is not a database URL '
                           'SQLAlchemy knows (for example '
                           'mysql+pymysql://user:pass@host/nova)')
+    try:
+        dialect.import_dbapi()
+    except ImportError as e:
+        missing = e.name or str(e)
+        ours = db.DRIVERS.get(url.get_backend_name())
+        raise ConfigError(
+            '[database] connection %s needs the Python module %s, which is '
+            'not installed: install %s where inflight is installed%s'
+            % (url.render_as_string(hide_password=True), missing,
+               _DRIVER_PACKAGES.get(missing, missing),
+               ', or write %s://, whose driver inflight installs' % ours
+               if ours and ours != url.drivername else ''))
 
 
 def snapshot(conf):

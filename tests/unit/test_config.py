@@ -1,5 +1,6 @@
 """Configuration: defaults, the sample file, and one clear line for bad config."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -7,8 +8,10 @@ import sys
 from oslo_config import cfg
 from oslo_config import generator
 import pytest
+import sqlalchemy as sa
 
 from inflight import config
+from inflight import db
 from inflight import handover
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -120,3 +123,64 @@ def test_a_snapshot_puts_back_the_last_valid_configuration(tmp_path):
     assert conf.inflight.probe_methods == {'cells': 'baseapi'}
     assert conf.inflight.include_topics == ['compute']
     assert conf.statsd.prefix == 'before' and conf.host == 'prober1'
+
+
+# A driver SQLAlchemy knows whose module is not installed, per URL.
+MISSING_DRIVERS = [
+    ('mysql+mysqldb://nova:s3cr3t-db@db1/nova', 'MySQLdb', 'mysqlclient'),
+    ('postgresql+pg8000://nova:s3cr3t-db@db1/nova', 'pg8000', 'pg8000'),
+    ('postgresql+psycopg://nova:s3cr3t-db@db1/nova', 'psycopg',
+     'psycopg[binary]'),
+]
+
+
+def not_installed(module):
+    """Skip unless `module` is missing here, as the test needs."""
+    if importlib.util.find_spec(module) is not None:
+        pytest.skip('%s is installed here' % module)
+
+
+@pytest.mark.parametrize('url, module, package', MISSING_DRIVERS)
+def test_a_driver_not_installed_is_a_config_error(tmp_path, url, module,
+                                                  package):
+    not_installed(module)
+    with pytest.raises(config.ConfigError) as error:
+        parsed(tmp_path, GOOD, '[database]\nconnection = %s\n' % url)
+    message = str(error.value)
+    assert 's3cr3t-db' not in message
+    assert url.replace('s3cr3t-db', '***') in message
+    assert ' module %s, ' % module in message
+    assert 'install %s ' % package in message
+
+
+@pytest.mark.parametrize('url', [
+    'mysql://nova:pw@db1/nova',
+    'mariadb://nova:pw@db1/nova',
+    'postgresql://nova:pw@db1/nova',
+])
+def test_urls_without_a_driver_use_one_installed(tmp_path, url):
+    conf = parsed(tmp_path, GOOD, '[database]\nconnection = %s\n' % url)
+    chosen = db.url(conf.database.connection)
+    assert '+' in chosen.drivername     # a driver, named
+    assert chosen.set(drivername=url.split(':')[0]) == sa.engine.make_url(url)
+    chosen.get_dialect().import_dbapi()     # raises if not installed
+
+
+@pytest.mark.parametrize('command', [
+    ['inflight.cmd.inflight'],
+    ['inflight.cmd.manage', 'db', 'sync'],
+])
+@pytest.mark.parametrize('url, module, package', MISSING_DRIVERS[:2])
+def test_commands_report_a_missing_driver_in_one_line(tmp_path, command, url,
+                                                      module, package):
+    not_installed(module)
+    conf = write(tmp_path, GOOD + '[database]\nconnection = %s\n' % url)
+    run = subprocess.run([sys.executable, '-m', command[0],
+                          '--config-file', conf] + command[1:],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    [line] = run.stderr.splitlines()
+    prog = 'nova-inflight' if command[0].endswith('inflight') else 'inflight'
+    assert line.startswith('%s: error: [database] connection ' % prog)
+    assert 'module %s' % module in line and 's3cr3t-db' not in line
+    assert run.stdout == ''
