@@ -91,6 +91,9 @@ class InflightService(base.ServiceBase):
         """Check the configuration this worker starts with (the files are
         read again on SIGHUP); when it is not valid, go on with the last
         valid one rather than fail, and say why."""
+        last_valid = self._valid_config.load()
+        if last_valid is not None:   # files read again: main() saw the first
+            config.warn_unknown_options(self.conf)
         try:
             config.check(self.conf)
         except config.ConfigError as e:
@@ -98,7 +101,6 @@ class InflightService(base.ServiceBase):
         else:
             self._valid_config.save(config.snapshot(self.conf))
             return
-        last_valid = self._valid_config.load()
         if last_valid is None:
             raise error
         LOG.error('The configuration files are not valid, so this worker goes '

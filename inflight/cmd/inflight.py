@@ -20,6 +20,7 @@ def main(argv=None):
     except config.ConfigError as e:
         return config.fail('nova-inflight', e)
     log.setup(conf, 'inflight')
+    config.warn_unknown_options(conf)
     launch = backend.get_component('launch')
     launcher = launch(conf, service.InflightService(conf),
                       restart_method='reload')

@@ -91,6 +91,7 @@ def main(argv=None):
     except config.ConfigError as e:
         return config.fail('inflight', e)
     log.setup(conf, 'inflight')
+    config.warn_unknown_options(conf)
     try:
         return conf.command.func(conf)
     except KeyboardInterrupt:
