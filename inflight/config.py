@@ -1,7 +1,11 @@
 """Reading the configuration into a ConfigOpts and checking it at once."""
 
+import difflib
+import glob
 from importlib import metadata
 import json
+import logging
+import os
 import re
 import sys
 
@@ -10,12 +14,28 @@ from oslo_log import log
 import oslo_messaging
 import sqlalchemy as sa
 
+from inflight import db
 from inflight import opts
 from inflight import probes
 from inflight import version
 
 
 _PREFIX = re.compile(r'[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*')
+
+LOG = logging.getLogger(__name__)
+
+# The groups whose every option is inflight's: any other name in them is a
+# mistake. [DEFAULT] and [database] also hold Nova's options, in nova.conf.
+OWN_GROUPS = ('inflight', 'statsd')
+
+# The package to install for a database driver's module, where their
+# names differ.
+_DRIVER_PACKAGES = {
+    'MySQLdb': 'mysqlclient',
+    'mysql': 'mysql-connector-python',
+    'psycopg': 'psycopg[binary]',
+    'psycopg2': 'psycopg2-binary',
+}
 
 
 class ConfigError(Exception):
@@ -70,12 +90,81 @@ def check(conf, need_database=True):
     if not conf.database.connection:
         raise ConfigError('[database] connection is not set: give the URL of '
                           'the database holding the services table')
+    _check_database(conf.database.connection)
+
+
+def _check_database(connection):
+    """A URL SQLAlchemy knows, whose driver is installed."""
     try:
-        sa.engine.make_url(conf.database.connection).get_dialect()
+        url = db.url(connection)
+        dialect = url.get_dialect()
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError):
         raise ConfigError('[database] connection is not a database URL '
                           'SQLAlchemy knows (for example '
                           'mysql+pymysql://user:pass@host/nova)')
+    try:
+        dialect.import_dbapi()
+    except ImportError as e:
+        missing = e.name or str(e)
+        ours = db.DRIVERS.get(url.get_backend_name())
+        raise ConfigError(
+            '[database] connection %s needs the Python module %s, which is '
+            'not installed: install %s where inflight is installed%s'
+            % (url.render_as_string(hide_password=True), missing,
+               _DRIVER_PACKAGES.get(missing, missing),
+               ', or write %s://, whose driver inflight installs' % ours
+               if ours and ours != url.drivername else ''))
+
+
+def files_read(conf):
+    """The files `conf` read: --config-file, then the last --config-dir's."""
+    dirs = conf.config_dir
+    dirs = [dirs] if isinstance(dirs, str) else dirs or []
+    paths = list(conf.config_file or []) + [
+        path for folder in dirs
+        for path in sorted(glob.glob(os.path.join(
+            os.path.expanduser(folder), '*.conf')))]
+    return list(dict.fromkeys(paths))
+
+
+def unknown_options(conf):
+    """A sentence for each name in inflight's own groups it does not know."""
+    known = {group: [opt.dest for opt in group_opts]
+             for group, group_opts in opts.list_opts()
+             if group in OWN_GROUPS}
+    found = []
+    for path in files_read(conf):
+        sections = {}
+        try:
+            cfg.ConfigParser(os.path.expanduser(path), sections).parse()
+        except (OSError, cfg.ParseError):   # oslo.config reported it already
+            continue
+        for section, values in sections.items():
+            group = section.lower()   # as oslo.config reads group names
+            if group in known:
+                found += [_unknown(section, name, path, known[group])
+                          for name in values if name not in known[group]]
+            elif section != 'DEFAULT':
+                nearest = difflib.get_close_matches(group, OWN_GROUPS, 1, 0.8)
+                if nearest:
+                    found.append('[%s] in %s is not an inflight group (did '
+                                 'you mean [%s]?); its options are ignored'
+                                 % (section, path, nearest[0]))
+    return found
+
+
+def _unknown(section, name, path, names):
+    """The sentence for one unknown option, with the nearest known name."""
+    nearest = difflib.get_close_matches(name, names, 1)
+    return '[%s] %s in %s is not an inflight option%s; it is ignored' % (
+        section, name, path,
+        ' (did you mean %s?)' % nearest[0] if nearest else '')
+
+
+def warn_unknown_options(conf):
+    """Log a warning for each option unknown_options() finds."""
+    for sentence in unknown_options(conf):
+        LOG.warning('%s', sentence)
 
 
 def snapshot(conf):

@@ -49,9 +49,27 @@ _READ_ONLY = {
 }
 
 
+# The drivers inflight installs, for URLs that name a database but no
+# driver: SQLAlchemy's own choices (MySQLdb, psycopg 3) are not installed.
+# MariaDB is read as MySQL: oslo.db knows the MySQL dialect, not SQLAlchemy's
+# MariaDB one.
+DRIVERS = {
+    'mysql': 'mysql+pymysql',
+    'mariadb': 'mysql+pymysql',
+    'postgresql': 'postgresql+psycopg2',
+}
+
+
+def url(connection):
+    """`connection` as a SQLAlchemy URL; naming no driver, it gets ours."""
+    parsed = sa.engine.make_url(connection)
+    return parsed.set(drivername=DRIVERS.get(parsed.drivername,
+                                             parsed.drivername))
+
+
 def create_engine(connection, read_only=True):
     """An engine on `connection`; a read-only one refuses every write."""
-    engine = engines.create_engine(connection, max_retries=1,
+    engine = engines.create_engine(url(connection), max_retries=1,
                                    retry_interval=0)
     statement = _READ_ONLY.get(engine.dialect.name)
     if read_only and statement:

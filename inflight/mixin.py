@@ -99,21 +99,26 @@ class InflightEndpoint:
     def _measure(self, probe, sleep, received_at, started):
         """Sleep, see how late we woke, and cast the result to the prober."""
         try:
+            error = self._sleep_and_reply(probe, sleep, received_at, started)
+            if error is not None:
+                # One line, out of the except clause: no traceback in the
+                # service's log for a broker that went away.
+                LOG.warning('Could not send the result of probe %s to %s: %s',
+                            probe.id, probe.reply_host, error)
+        finally:
+            self._sleepers.release()
+
+    def _sleep_and_reply(self, probe, sleep, received_at, started):
+        """The measurement itself; the error that stopped it, or None."""
+        try:
             self._sleep(sleep)
             slept = time.monotonic() - started
             result = probe_msg.Result(probe.id, self.host, received_at,
                                       self.clock(), sleep, slept)
             self._results_api().inflight_result({}, probe.reply_host, result)
-            error = None
         except Exception as e:  # noqa: BLE001 - the broker, most likely
-            error = e
-        finally:
-            self._sleepers.release()
-        if error is not None:
-            # One line, out of the except clause: no traceback in the
-            # service's log for a broker that went away.
-            LOG.warning('Could not send the result of probe %s to %s: %s',
-                        probe.id, probe.reply_host, error)
+            return e
+        return None
 
 
 class InflightMixin:

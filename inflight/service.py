@@ -105,6 +105,9 @@ class InflightService(base.ServiceBase):
         read again on SIGHUP) and reach the broker with it; when it is not
         valid or the broker refuses its login, go on with the last valid
         one rather than fail, and say why. False if stopped first."""
+        last_valid = self._valid_config.load()
+        if last_valid is not None and not self._restored:
+            config.warn_unknown_options(self.conf)   # main() saw the first
         current = None
         try:
             config.check(self.conf)
@@ -118,7 +121,6 @@ class InflightService(base.ServiceBase):
                 if self._log_options:
                     self.conf.log_opt_values(LOG, logging.DEBUG)
             return reached
-        last_valid = self._valid_config.load()
         if (last_valid is None or self._restored or
                 config.same(current, last_valid)):
             return self._fatal(error)

@@ -55,6 +55,7 @@ def main(argv=None):
         return config.fail('nova-inflight', e)
     log.setup(conf, 'inflight')
     logs.quiet_library_noise()
+    config.warn_unknown_options(conf)
     try:
         reached = wait_for_broker(conf)
     except broker.LoginRefused as e:

@@ -93,6 +93,7 @@ def main(argv=None):
         return config.fail('inflight', e)
     log.setup(conf, 'inflight')
     logs.quiet_library_noise()
+    config.warn_unknown_options(conf)
     try:
         return conf.command.func(conf)
     except config.ConfigError as e:     # the broker refused the login, say

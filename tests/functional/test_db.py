@@ -1,6 +1,8 @@
 """inflight.db against real SQLite, MariaDB and PostgreSQL databases."""
 
 import datetime
+import subprocess
+import sys
 import time
 import uuid
 
@@ -9,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from inflight import db
+import servers
 
 # Nova 34's services columns, in the order Nova creates them.
 NOVA_COLUMNS = [
@@ -524,3 +527,42 @@ def test_service_table_without_table(db_url):
             table.enabled()
     finally:
         table.close()
+
+
+# 7. URLs that name no driver, as operators write them
+
+
+@pytest.mark.parametrize('kind, dialect', [
+    ('mariadb', 'mysql'), ('mariadb', 'mariadb'), ('postgresql', 'postgresql'),
+])
+def test_urls_without_a_driver(tmp_path, kind, dialect):
+    """`inflight db sync` and the daemon's reads work on mysql://,
+    mariadb:// and postgresql:// URLs; their engines are read-only too."""
+    url, drop = servers.scratch_database(kind)
+    bare = dialect + url[url.index('://'):]
+    conf = tmp_path / 'inflight.conf'
+    conf.write_text('[database]\nconnection = %s\n' % bare)
+    try:
+        run = subprocess.run(
+            [sys.executable, '-m', 'inflight.cmd.manage', '--config-file',
+             str(conf), 'db', 'sync'],
+            capture_output=True, text=True, timeout=60)
+        assert (run.returncode, run.stdout) == (0, 'services table ready\n'), \
+            run.stderr
+        writer = db.create_engine(bare, read_only=False)
+        reader = db.create_engine(bare)
+        table = db.ServiceTable(bare)
+        try:
+            id_ = insert(writer, host='c1', binary='nova-compute',
+                         topic='compute')
+            assert [s.id for s in table.enabled()] == [id_]
+            with pytest.raises(WRITE_ERRORS):
+                db.register_service(reader, 'probe1', 'nova-inflight',
+                                    'inflight')
+            assert count(writer) == 1
+        finally:
+            table.close()
+            reader.dispose()
+            writer.dispose()
+    finally:
+        drop()

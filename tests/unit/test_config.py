@@ -1,5 +1,6 @@
 """Configuration: defaults, the sample file, and one clear line for bad config."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -7,9 +8,12 @@ import sys
 from oslo_config import cfg
 from oslo_config import generator
 import pytest
+import sqlalchemy as sa
 
 from inflight import config
+from inflight import db
 from inflight import handover
+from inflight import opts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
@@ -120,3 +124,136 @@ def test_a_snapshot_puts_back_the_last_valid_configuration(tmp_path):
     assert conf.inflight.probe_methods == {'cells': 'baseapi'}
     assert conf.inflight.include_topics == ['compute']
     assert conf.statsd.prefix == 'before' and conf.host == 'prober1'
+
+
+# A driver SQLAlchemy knows whose module is not installed, per URL.
+MISSING_DRIVERS = [
+    ('mysql+mysqldb://nova:s3cr3t-db@db1/nova', 'MySQLdb', 'mysqlclient'),
+    ('postgresql+pg8000://nova:s3cr3t-db@db1/nova', 'pg8000', 'pg8000'),
+    ('postgresql+psycopg://nova:s3cr3t-db@db1/nova', 'psycopg',
+     'psycopg[binary]'),
+]
+
+
+def not_installed(module):
+    """Skip unless `module` is missing here, as the test needs."""
+    if importlib.util.find_spec(module) is not None:
+        pytest.skip('%s is installed here' % module)
+
+
+@pytest.mark.parametrize('url, module, package', MISSING_DRIVERS)
+def test_a_driver_not_installed_is_a_config_error(tmp_path, url, module,
+                                                  package):
+    not_installed(module)
+    with pytest.raises(config.ConfigError) as error:
+        parsed(tmp_path, GOOD, '[database]\nconnection = %s\n' % url)
+    message = str(error.value)
+    assert 's3cr3t-db' not in message
+    assert url.replace('s3cr3t-db', '***') in message
+    assert ' module %s, ' % module in message
+    assert 'install %s ' % package in message
+
+
+@pytest.mark.parametrize('url', [
+    'mysql://nova:pw@db1/nova',
+    'mariadb://nova:pw@db1/nova',
+    'postgresql://nova:pw@db1/nova',
+])
+def test_urls_without_a_driver_use_one_installed(tmp_path, url):
+    conf = parsed(tmp_path, GOOD, '[database]\nconnection = %s\n' % url)
+    chosen = db.url(conf.database.connection)
+    assert '+' in chosen.drivername     # a driver, named
+    assert chosen.set(drivername=url.split(':')[0]) == sa.engine.make_url(url)
+    chosen.get_dialect().import_dbapi()     # raises if not installed
+
+
+@pytest.mark.parametrize('command', [
+    ['inflight.cmd.inflight'],
+    ['inflight.cmd.manage', 'db', 'sync'],
+])
+@pytest.mark.parametrize('url, module, package', MISSING_DRIVERS[:2])
+def test_commands_report_a_missing_driver_in_one_line(tmp_path, command, url,
+                                                      module, package):
+    not_installed(module)
+    conf = write(tmp_path, GOOD + '[database]\nconnection = %s\n' % url)
+    run = subprocess.run([sys.executable, '-m', command[0],
+                          '--config-file', conf] + command[1:],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    [line] = run.stderr.splitlines()
+    prog = 'nova-inflight' if command[0].endswith('inflight') else 'inflight'
+    assert line.startswith('%s: error: [database] connection ' % prog)
+    assert 'module %s' % module in line and 's3cr3t-db' not in line
+    assert run.stdout == ''
+
+
+def test_unknown_options_in_inflights_own_groups(tmp_path):
+    nova = write(tmp_path, GOOD + '[DEFAULT]\nmy_ip = 10.0.0.1\n'
+                 '[database]\nmax_pool_size = 10\n[api]\nauth_strategy = x\n'
+                 '[infligth]\nsleep = 2\n', 'nova.conf')
+    own = write(tmp_path, '[inflight]\ncycle_second = 5\nsleep = 0.5\n'
+                'colour = red\n[statsd]\nhots = db1\nport = 8125\n'
+                '[Inflight]\nSleep = 2\n', 'inflight.conf')
+    folder = tmp_path / 'inflight.conf.d'
+    folder.mkdir()
+    write(folder, '[statsd]\nprefixe = cloud1\n', '10-statsd.conf')
+    write(folder, '[inflight]\nprobe-timeout = 3\n', 'ignored.txt')
+    conf = cfg.ConfigOpts()
+    config.parse_args(conf, ['--config-file', nova, '--config-file', own,
+                             '--config-dir', str(folder)], 'nova-inflight')
+    config.check(conf)
+    assert conf.inflight.sleep == 0.5 and conf.inflight.cycle_seconds == 60
+    dropin = str(folder / '10-statsd.conf')
+    assert config.unknown_options(conf) == [
+        '[infligth] in %s is not an inflight group (did you mean '
+        '[inflight]?); its options are ignored' % nova,
+        '[inflight] cycle_second in %s is not an inflight option (did you '
+        'mean cycle_seconds?); it is ignored' % own,
+        '[inflight] colour in %s is not an inflight option; it is ignored'
+        % own,
+        '[statsd] hots in %s is not an inflight option (did you mean '
+        'host?); it is ignored' % own,
+        '[Inflight] Sleep in %s is not an inflight option (did you mean '
+        'sleep?); it is ignored' % own,
+        '[statsd] prefixe in %s is not an inflight option (did you mean '
+        'prefix?); it is ignored' % dropin,
+    ]
+
+
+def test_every_inflight_option_is_known(tmp_path):
+    lines = []
+    for group, group_opts in opts.list_opts():
+        lines.append('[%s]' % group)
+        lines += ['%s = %s' % (opt.dest, opt.default) for opt in group_opts]
+    conf = cfg.ConfigOpts()
+    config.parse_args(conf, ['--config-file',
+                             write(tmp_path, '\n'.join(lines))], 'x')
+    assert config.unknown_options(conf) == []
+
+
+def test_inflight_warns_of_unknown_options_one_line_each(tmp_path):
+    conf = write(tmp_path, '[database]\nconnection = sqlite:///%s\n'
+                 '[inflight]\ncycle_second = 5\n[statsd]\nhots = db1\n'
+                 % (tmp_path / 'nova.sqlite'))
+    run = subprocess.run([sys.executable, '-m', 'inflight.cmd.manage',
+                          '--config-file', conf, 'db', 'sync'],
+                         capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout) == (0, 'services table ready\n')
+    warnings = run.stderr.splitlines()
+    assert [line.split(' [-] ', 1)[1] for line in warnings] == [
+        '[inflight] cycle_second in %s is not an inflight option (did you '
+        'mean cycle_seconds?); it is ignored' % conf,
+        '[statsd] hots in %s is not an inflight option (did you mean '
+        'host?); it is ignored' % conf]
+    assert all(' WARNING inflight.config ' in line for line in warnings)
+
+
+def test_a_config_error_stays_one_line_beside_unknown_options(tmp_path):
+    conf = write(tmp_path, '[DEFAULT]\ntransport_url = nonsense\n'
+                 '[inflight]\ncycle_second = 5\n')
+    run = subprocess.run([sys.executable, '-m', 'inflight.cmd.inflight',
+                          '--config-file', conf],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    [line] = run.stderr.splitlines()
+    assert line.startswith('nova-inflight: error: [DEFAULT] transport_url ')
