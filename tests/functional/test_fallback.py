@@ -166,3 +166,33 @@ def test_inflight_ping_gives_up_on_an_unreachable_broker(tmp_path):
     assert ('inflight ping: error: no broker answered at 127.0.0.1:1 '
             'within 1s') in run.stderr
     assert run.stdout == ''
+
+
+def test_the_kind_is_learnt_on_the_first_answer(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    db_url, _ = services_db
+    processes.service('threading', broker_url, exchange, 'compute',
+                      'nova.test', db_url, answers=('baseapi',))
+    # One probe every 2 s, each over within about 0.7 s (its mixin probe
+    # waits out sleep + probe_timeout, to the next tick): every probe is
+    # planned after the one before it was answered.
+    daemon = processes.daemon(daemon_conf(
+        tmp_path, broker_url, exchange, db_url, statsd.port, sleep=0.1,
+        probe_timeout=0.5, cycle_seconds=2, richer_retry_interval=3600,
+        register_service='false'))
+    name = 'inflight.compute.nova_test'
+    statsd.wait_for(received_from(statsd, 'inflight', 'compute.nova_test', 3))
+    stop_daemon(daemon, statsd)
+    assert gauges(statsd, name + '.method.baseapi') == [1]
+    learnt_and_received = [n for n, _, _ in statsd.metrics
+                           if n in (name + '.method.baseapi',
+                                    name + '.received')]
+    # Learnt with the first answer, before it was counted received.
+    assert learnt_and_received[:2] == [name + '.method.baseapi',
+                                       name + '.received']
+    assert processes.log().count(
+        'compute.nova.test answers baseapi probes') == 1
+    # Only the first probe tried the mixin: the others were baseapi only.
+    service_log = (tmp_path / 'nova.test.log').read_text()
+    assert service_log.count('Attempted method: inflight') == 1
+    assert statsd.total(name + '.sent') == statsd.total(name + '.received')
