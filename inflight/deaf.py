@@ -1,7 +1,11 @@
 """Up but deaf: a service whose heartbeat says up while it answers no probe.
 
 Up is Nova's rule: `last_seen_up` (else `created_at`) within
-`service_down_time` of the moment the services table was read.
+`service_down_time` of the moment the services table was read, judged on
+the newest read of the service's row. Not on the row a probe was sent with:
+the table may have been read again by the time the probe counts lost, and
+that older row against the newer read's time would make a service whose
+heartbeat goes on look down.
 """
 
 import datetime
@@ -11,9 +15,10 @@ import threading
 LOG = logging.getLogger(__name__)
 
 
-def utcnow():
-    """Now, as Nova stores times: naive UTC."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+def utc(timestamp):
+    """A POSIX timestamp as Nova stores times: naive UTC."""
+    return datetime.datetime.fromtimestamp(
+        timestamp, datetime.timezone.utc).replace(tzinfo=None)
 
 
 def is_up(service, read_at, down_time):
@@ -27,11 +32,14 @@ def is_up(service, read_at, down_time):
 class DeafWatch:
     """Counts lost probes in a row per service; flags the up ones past a limit."""
 
-    def __init__(self, metrics, deaf_after, down_time, read_at=utcnow):
+    def __init__(self, metrics, deaf_after, down_time, newest_row):
+        """`newest_row((topic, host))` is the service's row as the newest read
+        of the table found it and when that read was (naive UTC): (None,
+        read_at) once the service left the table."""
         self._metrics = metrics
         self.deaf_after = deaf_after
         self.down_time = down_time
-        self._read_at = read_at
+        self._newest_row = newest_row
         self._lost_in_row = {}
         self._deaf = set()
         self._gauged = {}   # key -> last value sent (statsd keeps gauges)
@@ -61,8 +69,8 @@ class DeafWatch:
     def lost(self, service):
         """A probe was lost; flag the service deaf if its heartbeat says up."""
         key = (service.topic, service.host)
-        read_at = self._read_at()
-        up = read_at is not None and is_up(service, read_at, self.down_time)
+        row, read_at = self._newest_row(key)
+        up = row is not None and is_up(row, read_at, self.down_time)
         with self._lock:
             lost = self._lost_in_row[key] = self._lost_in_row.get(key, 0) + 1
             now_deaf = up and lost >= self.deaf_after

@@ -70,7 +70,7 @@ class InflightManager(periodic_task.PeriodicTasks):
 
     def _read(self):
         try:
-            read_at = deaf.utcnow()
+            read_at = deaf.utc(self._clock())
             services, error = self._list_services(), None
         except Exception as e:  # noqa: BLE001 - keep the last known ring
             error = e

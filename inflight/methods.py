@@ -18,15 +18,17 @@ from inflight import probes
 
 LOG = logging.getLogger(__name__)
 
-Plan = collections.namedtuple('Plan', 'kinds made_at')
+# `learnt` is how many kinds had been learnt for the service when the plan
+# was made: an answer to a plan made before the last thing learnt is old news.
+Plan = collections.namedtuple('Plan', 'kinds learnt')
 
 
 class _State:
-    __slots__ = ('kind', 'learnt_at', 'richer_tried_at', 'missed')
+    __slots__ = ('kind', 'learnt', 'richer_tried_at', 'missed')
 
     def __init__(self, now):
         self.kind = None          # the kind it answers, once known
-        self.learnt_at = now      # when that was learnt
+        self.learnt = 0           # kinds learnt so far, one after another
         self.richer_tried_at = now
         self.missed = 0           # plans in a row of which no kind answered
 
@@ -52,28 +54,29 @@ class MethodBook:
     def plan(self, service):
         """The kinds to try, in turn, for the next probe of `service`."""
         now = self._monotonic()
-        if service.topic in self.overrides:
-            return Plan((self.overrides[service.topic],), now)
         with self._lock:
             state = self._state(service)
+            if service.topic in self.overrides:
+                return Plan((self.overrides[service.topic],), state.learnt)
             if state.kind is None or state.missed >= self.relearn_after:
-                return Plan(probes.ORDER, now)
+                return Plan(probes.ORDER, state.learnt)
             if (state.kind != probes.ORDER[0] and
                     now - state.richer_tried_at >= self.richer_retry_interval):
                 state.richer_tried_at = now
-                return Plan((probes.ORDER[0], state.kind), now)
-            return Plan((state.kind,), now)
+                return Plan((probes.ORDER[0], state.kind), state.learnt)
+            return Plan((state.kind,), state.learnt)
 
     def answered(self, service, kind, plan):
         """A probe of `kind` came back; True when that is news."""
         with self._lock:
             state = self._state(service)
-            if plan.made_at < state.learnt_at:
+            if plan.learnt < state.learnt:
                 return False      # the answer to a plan made before we knew
             state.missed = 0
             if state.kind == kind:
                 return False
-            state.kind, state.learnt_at = kind, self._monotonic()
+            state.kind = kind
+            state.learnt += 1
         LOG.info('%s.%s answers %s probes', service.topic, service.host, kind)
         return True
 
@@ -81,5 +84,5 @@ class MethodBook:
         """No kind of `plan` answered."""
         with self._lock:
             state = self._state(service)
-            if plan.made_at >= state.learnt_at:
+            if plan.learnt == state.learnt:
                 state.missed += 1

@@ -30,6 +30,12 @@ class ServiceRing:
     def __len__(self):
         return len(self._order)
 
+    def newest_row(self, key):
+        """The service keyed `key` as the last refresh had it, and when its
+        services were read; (None, read_at) when it is not in the ring."""
+        with self._lock:
+            return self._services.get(tuple(key)), self.read_at
+
     def refresh(self, services, read_at=None):
         """Replace the membership with `services`, keeping the place."""
         fresh = {self.key(s): s for s in services}

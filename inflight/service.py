@@ -68,7 +68,7 @@ class InflightService(base.ServiceBase):
         services = ring.ServiceRing()
         watch = deaf.DeafWatch(statsd, conf.inflight.deaf_after,
                                conf.service_down_time,
-                               read_at=lambda: services.read_at)
+                               services.newest_row)
         self.prober = prober.Prober(
             self.api_for, statsd, conf.host, conf.inflight.sleep,
             conf.inflight.probe_timeout,

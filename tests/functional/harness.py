@@ -108,7 +108,9 @@ class Processes:
 
 
 def daemon_conf(tmp_path, broker_url, exchange, db_url, statsd_port,
-                prefix='inflight', **inflight):
+                prefix='inflight', defaults=(), **inflight):
+    """The daemon's configuration file: `inflight` options in [inflight],
+    `defaults` (a dict) more in [DEFAULT]."""
     options = dict(probe_interval=0.1, cycle_seconds=0, probes_per_tick=10,
                    sleep=SLEEP,
                    probe_timeout=5.0, refresh_interval=0.3,
@@ -117,10 +119,12 @@ def daemon_conf(tmp_path, broker_url, exchange, db_url, statsd_port,
     path = tmp_path / 'inflight.conf'
     path.write_text(
         '[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\n'
-        'host = %s\n'
+        'host = %s\n%s'
         '[database]\nconnection = %s\n'
         '[statsd]\nport = %d\nprefix = %s\n[inflight]\n%s\n'
-        % (broker_url, exchange, prober_host(exchange), db_url, statsd_port,
+        % (broker_url, exchange, prober_host(exchange),
+           ''.join('%s = %s\n' % kv for kv in dict(defaults).items()),
+           db_url, statsd_port,
            prefix, '\n'.join('%s = %s' % kv for kv in options.items())))
     return str(path)
 

@@ -6,8 +6,10 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 
 from harness import add_row, daemon_conf, received_from, stop_daemon
+from inflight import db
 from inflight.timings import PHASES
 
 FAST = dict(sleep=0.1, probe_timeout=0.5, richer_retry_interval=1.0,
@@ -54,6 +56,67 @@ def test_unmodified_services_fall_back_and_deaf_ones_are_flagged(
     assert 'compute.fresh.test is up by its heartbeat but deaf' in log
     assert 'stale.test is up' not in log
     assert 'conductor.rpcping.test answers oslo_rpc_server_ping probes' in log
+
+
+class Heartbeat:
+    """Sets a row's last_seen_up to now every `interval` seconds, as a Nova
+    service reports its state, until stopped."""
+
+    def __init__(self, engine, host, interval):
+        self._engine, self._host, self._interval = engine, host, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def beat(self):
+        now = datetime.datetime.now(datetime.timezone.utc).replace(
+            tzinfo=None)
+        with self._engine.begin() as conn:
+            conn.execute(db.services.update()
+                         .where(db.services.c.host == self._host)
+                         .values(last_seen_up=now))
+
+    def _run(self):
+        while not self._stop.wait(self._interval):
+            self.beat()
+
+    def start(self):
+        self.beat()
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+
+
+def test_deaf_stays_deaf_across_table_reads_until_its_heartbeat_stops(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    db_url, engine = services_db
+    add_row(engine, 'deaf.test', 'compute')       # nothing consumes its queue
+    heartbeat = Heartbeat(engine, 'deaf.test', 0.25)
+    heartbeat.start()
+    try:
+        # Reads as far apart as service_down_time, as by default: probes
+        # sent before a read are lost after it.
+        daemon = processes.daemon(daemon_conf(
+            tmp_path, broker_url, exchange, db_url, statsd.port,
+            defaults=dict(service_down_time=2), refresh_interval=2,
+            sleep=0.1, probe_timeout=0.5, deaf_after=2,
+            probe_methods='compute:inflight', register_service='false'))
+        name = 'inflight.compute.deaf_test'
+        statsd.wait_for(lambda m: gauges(statsd, name + '.deaf') == [0, 1])
+        lost = statsd.total(name + '.lost')
+        # About 6 s of probes lost, 3 reads of the table or more.
+        statsd.wait_for(lambda m: statsd.total(name + '.lost') >= lost + 60)
+        assert gauges(statsd, name + '.deaf') == [0, 1]
+    finally:
+        heartbeat.stop()
+    # Down by its heartbeat after a read 2 s or more after its last one.
+    statsd.wait_for(lambda m: gauges(statsd, name + '.deaf') == [0, 1, 0])
+    stop_daemon(daemon, statsd)
+    assert gauges(statsd, name + '.deaf') == [0, 1, 0]
+    log = processes.log()
+    assert log.count('compute.deaf.test is up by its heartbeat but deaf') == 1
+    assert 'answers probes again' not in log
 
 
 def test_returns_to_the_mixin_once_the_service_answers_it(
@@ -166,3 +229,33 @@ def test_inflight_ping_gives_up_on_an_unreachable_broker(tmp_path):
     assert ('inflight ping: error: no broker answered at 127.0.0.1:1 '
             'within 1s') in run.stderr
     assert run.stdout == ''
+
+
+def test_the_kind_is_learnt_on_the_first_answer(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    db_url, _ = services_db
+    processes.service('threading', broker_url, exchange, 'compute',
+                      'nova.test', db_url, answers=('baseapi',))
+    # One probe every 2 s, each over within about 0.7 s (its mixin probe
+    # waits out sleep + probe_timeout, to the next tick): every probe is
+    # planned after the one before it was answered.
+    daemon = processes.daemon(daemon_conf(
+        tmp_path, broker_url, exchange, db_url, statsd.port, sleep=0.1,
+        probe_timeout=0.5, cycle_seconds=2, richer_retry_interval=3600,
+        register_service='false'))
+    name = 'inflight.compute.nova_test'
+    statsd.wait_for(received_from(statsd, 'inflight', 'compute.nova_test', 3))
+    stop_daemon(daemon, statsd)
+    assert gauges(statsd, name + '.method.baseapi') == [1]
+    learnt_and_received = [n for n, _, _ in statsd.metrics
+                           if n in (name + '.method.baseapi',
+                                    name + '.received')]
+    # Learnt with the first answer, before it was counted received.
+    assert learnt_and_received[:2] == [name + '.method.baseapi',
+                                       name + '.received']
+    assert processes.log().count(
+        'compute.nova.test answers baseapi probes') == 1
+    # Only the first probe tried the mixin: the others were baseapi only.
+    service_log = (tmp_path / 'nova.test.log').read_text()
+    assert service_log.count('Attempted method: inflight') == 1
+    assert statsd.total(name + '.sent') == statsd.total(name + '.received')

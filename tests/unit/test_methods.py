@@ -65,3 +65,20 @@ def test_every_kind_again_after_misses_in_a_row():
 def test_a_topic_override_is_the_only_kind():
     b, clock = book(overrides={'compute': 'baseapi'})
     assert b.plan(CMP1).kinds == ('baseapi',)
+
+
+def test_the_first_answer_is_learnt_on_the_real_clock():
+    b = methods.MethodBook()           # time.monotonic, read as it goes
+    plan = b.plan(CMP1)
+    assert plan.kinds == ALL
+    assert b.answered(CMP1, 'baseapi', plan) is True
+    assert b.plan(CMP1).kinds == ('baseapi',)
+
+
+def test_answers_to_plans_made_before_the_first_answer_are_old_news():
+    b = methods.MethodBook(relearn_after=1)
+    first, second = b.plan(CMP1), b.plan(CMP1)   # both out at once
+    assert b.answered(CMP1, 'baseapi', first) is True
+    assert b.answered(CMP1, 'oslo_rpc_server_ping', second) is False
+    b.missed(CMP1, second)                       # nor is its loss counted
+    assert b.plan(CMP1).kinds == ('baseapi',)
