@@ -156,7 +156,7 @@ class Prober:
     def _lose(self, service, kind):
         self._count(lost=1)
         self._metrics.lost([service])
-        LOG.info('Probe to %s.%s lost', service.topic, service.host)
+        LOG.debug('Probe to %s.%s lost', service.topic, service.host)
         for listener in self._on_outcome:
             listener(service, kind, None)
 

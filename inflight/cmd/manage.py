@@ -1,6 +1,7 @@
 """inflight: the operator's command (`inflight ping`, `inflight db sync`,
 `inflight demo`)."""
 
+import os
 import sys
 
 from oslo_config import cfg
@@ -100,6 +101,11 @@ def main(argv=None):
         return config.fail('inflight', e)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:         # `inflight ping ... | head`
+        # Nothing more can be printed: point stdout at nothing, so that
+        # Python's own flush at exit does not fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == '__main__':

@@ -261,3 +261,17 @@ def test_the_kind_is_learnt_on_the_first_answer(
     service_log = (tmp_path / 'nova.test.log').read_text()
     assert service_log.count('Attempted method: inflight') == 1
     assert statsd.total(name + '.sent') == statsd.total(name + '.received')
+
+
+def test_inflight_ping_into_a_pipe_closed_early_ends_quietly(
+        broker_url, exchange, tmp_path):
+    """`inflight ping ... | head -1`: no traceback once head has gone."""
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'inflight.cmd.manage', '--config-file',
+         ping_conf(tmp_path, broker_url, exchange), 'ping', 'compute',
+         'nothing.test', '-c', '3', '-i', '0.1'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith('INFLIGHT compute.nothing.test')
+    proc.stdout.close()                   # as head does after one line
+    assert proc.wait(60) == 1
+    assert proc.stderr.read() == ''
