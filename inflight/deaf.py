@@ -12,6 +12,8 @@ import datetime
 import logging
 import threading
 
+from inflight import logs
+
 LOG = logging.getLogger(__name__)
 
 
@@ -80,8 +82,8 @@ class DeafWatch:
             else:
                 self._deaf.discard(key)
         if newly:
-            LOG.warning('%s.%s is up by its heartbeat but deaf: it lost %d '
-                        'probes in a row', key[0], key[1], lost)
+            LOG.warning('%s.%s is up by its heartbeat but deaf: it lost %s in '
+                        'a row', key[0], key[1], logs.plural(lost, 'probe'))
         self._gauge(service, now_deaf)
 
     def _gauge(self, service, deaf):
