@@ -33,6 +33,11 @@ setuptools.setup(
         'oslo.config.opts': [
             'inflight = inflight.opts:list_opts',
         ],
+        # [oslo_messaging_notifications] driver = inflight, in a service's
+        # configuration: its RPC servers answer inflight probes.
+        'oslo.messaging.notify.drivers': [
+            'inflight = inflight.hook:Driver',
+        ],
     },
     classifiers=[
         'Environment :: OpenStack',

@@ -35,7 +35,7 @@ def concurrency(threads=100):
 
 
 class InflightEndpoint:
-    """Answers inflight() probes; append it to an RPC server's endpoints."""
+    """Answers inflight probes; append it to an RPC server's endpoints."""
 
     target = oslo_messaging.Target(namespace=rpcapi.NAMESPACE,
                                    version=rpcapi.BaseAPI.BASE_RPC_API_VERSION)
@@ -52,6 +52,7 @@ class InflightEndpoint:
         self._api = None
         self._api_lock = threading.Lock()
         self.counts = collections.Counter()   # accepted, rejected, busy
+        self.server = None
 
     @classmethod
     def from_conf(cls, conf, transport=None, clock=time.time):
@@ -66,6 +67,14 @@ class InflightEndpoint:
                              oslo_messaging.get_rpc_transport(cfg.CONF))
                 self._api = rpcapi.InflightAPI(transport)
             return self._api
+
+    def serve(self, server):
+        """The RPC server this endpoint answers on."""
+        self.server = server
+
+    def inflight_ignore_errors(self, ctxt, probe):
+        """A probe (rpcapi.METHOD), cast or called: taken at once."""
+        return self.inflight(ctxt, probe)
 
     def inflight(self, ctxt, probe):
         """Take a probe and return at once; the measurement runs apart."""

@@ -22,6 +22,17 @@ host_opts = [
                     'which Nova deems a service down; read from nova.conf.'),
 ]
 
+# What a process answering probes honours: in nova-inflight, and in services
+# with the mixin or the hook (registered on their own configuration).
+service_opts = [
+    cfg.FloatOpt('max_sleep', default=5.0, min=0.0,
+                 help='Longest sleep this process honours when it answers '
+                      'a probe; longer requests are clamped.'),
+    cfg.IntOpt('max_sleeping', default=100, min=1,
+               help='Probes this process lets sleep at once; more are '
+                    'dropped (and counted lost by the prober).'),
+]
+
 inflight_opts = [
     cfg.FloatOpt('probe_interval', default=1.0, min=0.01,
                  help='Seconds between two ticks of the check_inflight '
@@ -46,12 +57,6 @@ inflight_opts = [
                  help='Seconds a probe may take beyond its requested sleep '
                       'before it counts as lost; also the longest '
                       'nova-inflight takes to stop on SIGTERM.'),
-    cfg.FloatOpt('max_sleep', default=5.0, min=0.0,
-                 help='Longest sleep this process honours when it answers '
-                      'a probe; longer requests are clamped.'),
-    cfg.IntOpt('max_sleeping', default=100, min=1,
-               help='Probes this process lets sleep at once; more are '
-                    'dropped (and counted lost by the prober).'),
     cfg.FloatOpt('refresh_interval', default=60.0, min=0.01,
                  help='Seconds between two reads of the services table.'),
     cfg.ListOpt('include_topics', default=[],
@@ -115,7 +120,7 @@ def list_opts():
         ('DEFAULT', host_opts + _messaging_opts()),
         ('database', _library_opts(db_options.list_opts, 'database',
                                    ('connection',))),
-        ('inflight', copy.deepcopy(inflight_opts)),
+        ('inflight', copy.deepcopy(inflight_opts + service_opts)),
         ('statsd', copy.deepcopy(statsd_opts)),
     ]
 
@@ -123,7 +128,7 @@ def list_opts():
 def register_opts(conf):
     """Register every option inflight reads on `conf`."""
     conf.register_opts(host_opts)
-    conf.register_opts(inflight_opts, group='inflight')
+    conf.register_opts(inflight_opts + service_opts, group='inflight')
     conf.register_opts(statsd_opts, group='statsd')
     db_options.set_defaults(conf)
     # As Nova does: Nova's services listen on the exchange `nova`.

@@ -1,18 +1,21 @@
-"""Sends probes and accounts for each one exactly once.
+"""Sends probes, each of the kinds its plan names in turn, within one deadline.
 
-The prober is the runner: it picks each probe's kind (inflight.methods),
-owns deadlines and timing, and ends every probe sent `received` or `lost`.
-A probe whose kind the service turns out not to answer is handed on to the
-next kind before it counts lost. A result that comes back after its probe
-was counted lost counts `late`, and nothing else.
+The prober is the runner: it picks each probe's plan (inflight.methods),
+sends its kinds (inflight.probes) one after another as long as the service
+says at once that it lacks the one sent, owns the deadline and the timing,
+and keeps the book of probes out (inflight.book) so that every probe sent
+ends once: received, or lost when no kind answered within sleep + timeout
+of its first send. It never asks which kind it sends: the kind's record
+says whether it waits for a reply and whether its answer comes back apart.
 """
 
-import collections
 from concurrent import futures
+import collections
 import logging
 import threading
 import time
 
+from inflight import book as probe_book
 from inflight import methods
 from inflight import probe as probe_msg
 from inflight import probes
@@ -21,13 +24,9 @@ from inflight import timings
 
 LOG = logging.getLogger(__name__)
 
-Pending = collections.namedtuple('Pending',
-                                 'service plan step sent_at deadline')
-
-INFLIGHT = probes.ORDER[0]
-
-# Threads casting inflight probes. A cast takes a fraction of a millisecond
-# unless the broker stalls, and then every probe ends at its deadline anyway.
+# Threads sending probes that do not wait for a reply (casts). A cast takes
+# a fraction of a millisecond unless the broker stalls, and then every probe
+# ends at its deadline anyway.
 CAST_THREADS = 4
 
 
@@ -35,7 +34,7 @@ class Prober:
     """Probes services through `api_for(topic)` and reports to `metrics`.
 
     `on_outcome(service, kind, timings)` callables hear of every probe's
-    end: `timings` is None when it was lost.
+    end: `kind` the name of the last kind tried, `timings` None when lost.
     """
 
     def __init__(self, api_for, metrics, reply_host, sleep, timeout,
@@ -50,16 +49,14 @@ class Prober:
         self.timeout = timeout
         self.methods = method_book or methods.MethodBook()
         self.offsets = clock_offsets or skew.ClockOffsets()
+        self.book = probe_book.ProbeBook(remember_lost)
         self._on_outcome = list(on_outcome)
         self._clock = clock
         self._monotonic = monotonic
         self._lock = threading.Lock()
-        self._settled = threading.Condition(self._lock)
-        self._pending = {}   # inflight probe id -> Pending, by deadline
-        self._lost = collections.OrderedDict()  # id -> (service, counted)
-        self._remember_lost = remember_lost
-        # Casts and calls apart: services that answer no kind hold calls for
-        # probe_timeout each, and must not hold up the others' probes.
+        # Sends that wait (calls) apart from those that do not: services
+        # that answer nothing hold a call up to the deadline, and must not
+        # hold up the others' probes.
         self._casts = executor or futures.ThreadPoolExecutor(
             CAST_THREADS, thread_name_prefix='inflight-cast')
         self._calls = executor or futures.ThreadPoolExecutor(
@@ -73,102 +70,96 @@ class Prober:
 
     def pending(self):
         """How many probes are out, neither received nor lost."""
-        return len(self._pending)
+        return len(self.book)
 
     def send(self, services):
-        """Send one probe to each service, of the kind it answers."""
+        """Send one probe to each service, by the plan made for it."""
         services = list(services)
         self._count(sent=len(services))
         self._metrics.sent(services)
         for service in services:
-            self._send(service, self.methods.plan(service), 0)
+            plan = self.methods.plan(service)
+            probe = probe_msg.new_probe(self._clock(), self.sleep,
+                                        self.reply_host)
+            self.book.open(probe.id, probe_book.Out(
+                service, plan, probes.for_plan(plan.kinds), 0,
+                probe.sent_at,
+                self._monotonic() + self.sleep + self.timeout))
+            self._submit(probe)
 
-    def _send(self, service, plan, step):
-        """Send the probe as the plan's kind number `step`.
-
-        Every kind gets the same deadline, sleep + timeout from now, and is
-        sent from a pool (casts and calls each their own): the runner owns
-        the deadline, so a send or call stuck in the driver (while the
-        broker stalls, say) holds up neither the periodic task nor the
-        accounting.
-        """
-        probe = probe_msg.new_probe(self._clock(), self.sleep,
-                                    self.reply_host)
-        deadline = self._monotonic() + self.sleep + self.timeout
-        with self._lock:
-            self._pending[probe.id] = Pending(service, plan, step,
-                                              probe.sent_at, deadline)
-        pool = self._casts if plan.kinds[step] == INFLIGHT else self._calls
+    def _submit(self, probe):
+        """Hand the probe's send, at the kind it is at, to a pool thread."""
+        out = self.book.get(probe.id)
+        if out is None:
+            return
+        pool = self._calls if out.kinds[out.step].waits else self._casts
         try:
-            pool.submit(self._run, service, plan, step, probe)
+            pool.submit(self._run, probe)
         except RuntimeError:          # the pool is shut down: stopping
-            if self._settle(probe.id):
-                self._lose(service, plan.kinds[step])
+            self._end_lost(probe.id)
 
-    def _run(self, service, plan, step, probe):
-        """Send one probe (in a pool thread) and account for what it can."""
-        kind = plan.kinds[step]
-        with self._lock:
-            pending = self._pending.get(probe.id)
-            if pending is None:
-                return                # over before it could start
-            # t0 is when it leaves, not when it was queued for the pool.
-            probe = probe._replace(sent_at=self._clock())
-            self._pending[probe.id] = pending._replace(sent_at=probe.sent_at)
+    def _run(self, probe):
+        """Send the probe as the kind it is at (in a pool thread)."""
+        # t0 is when it leaves, not when it was queued for the pool.
+        out = self.book.update(probe.id, sent_at=self._clock())
+        if out is None:
+            return                    # over before it could start
+        kind = out.kinds[out.step]
+        left = out.deadline - self._monotonic()
         try:
-            probes.send(kind, self._api_for(service.topic), service.host,
-                        probe, self.timeout)
+            probes.send(kind, self._api_for(out.service.topic),
+                        out.service.host, probe._replace(sent_at=out.sent_at),
+                        max(left - (self.sleep if kind.apart else 0.0),
+                            0.001))
             error = None
         except Exception as e:  # noqa: BLE001 - unsupported, timeouts
             error = e
-        answered = error is None
-        if not answered:
-            LOG.log(logging.WARNING if kind == INFLIGHT else logging.DEBUG,
-                    'Could not send a probe to %s.%s (%s): %s',
-                    service.topic, service.host, kind, error)
-        if kind == INFLIGHT and answered:
-            return                    # its result comes back on its own
-        if not self._settle(probe.id):
-            return                    # already counted at its deadline
-        if answered:
-            round_trip = self._clock() - probe.sent_at
-            self._received(service, plan, kind,
-                           timings.round_trip_only(round_trip))
-        else:
-            self._failed(service, plan, step)
+        if error is not None:
+            LOG.debug('%s probe of %s.%s failed: %s', kind.name,
+                      out.service.topic, out.service.host, error)
+            self._next_kind(probe)
+        elif not kind.apart:
+            done = self.book.close(probe.id)
+            if done is not None:      # not yet counted at its deadline
+                self._received(done, timings.round_trip_only(
+                    self._clock() - done.sent_at))
 
-    def _settle(self, probe_id):
-        """Take a probe off the list of those out; False if it was not."""
-        with self._lock:
-            mine = self._pending.pop(probe_id, None) is not None
-            if not self._pending:
-                self._settled.notify_all()
-        return mine
-
-    def _failed(self, service, plan, step):
-        """Hand the probe on to the plan's next kind, or count it lost."""
-        if step + 1 < len(plan.kinds) and not self._stopping:
-            self._send(service, plan, step + 1)
+    def _next_kind(self, probe):
+        """The service lacks the kind sent: the plan's next kind, within
+        the same deadline; else the probe is lost."""
+        out = self.book.get(probe.id)
+        if out is None:
             return
-        self.methods.missed(service, plan)
-        self._lose(service, plan.kinds[step])
+        if (out.step + 1 < len(out.kinds) and not self._stopping and
+                self._monotonic() < out.deadline):
+            self.book.update(probe.id, step=out.step + 1)
+            self._submit(probe)
+        else:
+            self._end_lost(probe.id)
 
-    def _lose(self, service, kind):
+    def _end_lost(self, probe_id):
+        out = self.book.close(probe_id)
+        if out is not None:
+            self._lose(out)
+
+    def _lose(self, out):
+        self.methods.missed(out.service, out.plan)
         self._count(lost=1)
-        self._metrics.lost([service])
-        LOG.debug('Probe to %s.%s lost', service.topic, service.host)
+        self._metrics.lost([out.service])
+        LOG.debug('Probe to %s.%s lost', out.service.topic, out.service.host)
         for listener in self._on_outcome:
-            listener(service, kind, None)
+            listener(out.service, out.kinds[out.step].name, None)
 
-    def _received(self, service, plan, kind, breakdown, clock_offset=None):
-        if self.methods.answered(service, kind, plan):
-            self._metrics.method(service, kind, probes.ORDER)
+    def _received(self, out, breakdown, clock_offset=None):
+        kind = out.kinds[out.step].name
+        if self.methods.answered(out.service, kind, out.plan):
+            self._metrics.method(out.service, kind, probes.ORDER)
         self._count(received=1)
-        self._metrics.received(service, breakdown, clock_offset)
-        LOG.debug('%s probe of %s.%s: %s', kind, service.topic, service.host,
-                  breakdown)
+        self._metrics.received(out.service, breakdown, clock_offset)
+        LOG.debug('%s probe of %s.%s: %s', kind, out.service.topic,
+                  out.service.host, breakdown)
         for listener in self._on_outcome:
-            listener(service, kind, breakdown)
+            listener(out.service, kind, breakdown)
 
     def receive(self, message):
         """Account for one inflight result; its Timings, or None if not ours."""
@@ -181,44 +172,32 @@ class Prober:
             self._count(rejected=1)
             LOG.warning('Dropped a malformed inflight result: %s', malformed)
             return None
-        with self._lock:
-            pending = self._pending.pop(result.id, None)
-            service, counted = (None, False) if pending else self._lost.pop(
-                result.id, (None, False))
-            if not self._pending:
-                self._settled.notify_all()
-        if pending and pending.plan.kinds[pending.step] != INFLIGHT:
-            self._count(rejected=1)   # a forged result for a ping probe
-            LOG.warning('Dropped a result for ping probe %s', result.id)
+        out, why = self.book.close_for_result(result.id)
+        if why == 'late':
+            self._count(late=1)
+            self._metrics.late([out.service])
             return None
-        if pending is None:
-            if counted:
-                self._count(late=1)
-                self._metrics.late([service])
-            elif service is None:
-                self._count(rejected=1)
-                LOG.warning('Dropped a result for unknown probe %s from %s',
-                            result.id, result.host)
+        if why is not None:
+            self._count(rejected=1)
+            LOG.warning('Dropped a result for %s probe %s from %s', why,
+                        result.id, result.host)
             return None
         breakdown, offset = self.offsets.correct(
-            pending.service, timings.breakdown(pending.sent_at, result,
-                                               back_at))
-        self._received(pending.service, pending.plan, INFLIGHT, breakdown,
-                       offset)
+            out.service, timings.breakdown(out.sent_at, result, back_at))
+        self._received(out, breakdown, offset)
         return breakdown
 
     def expire(self):
-        """Deal with every inflight probe past its deadline."""
-        return self._expire(lambda p: p.deadline <= self._monotonic())
+        """Count lost every probe past its deadline; their services."""
+        return self._expire(everything=False)
 
     def wait_settled(self, timeout):
         """Wait up to `timeout` seconds for every probe out to end."""
-        with self._settled:
-            return self._settled.wait_for(lambda: not self._pending, timeout)
+        return self.book.wait_settled(timeout)
 
     def drain(self, timeout, tick=0.05):
-        """Wait up to `timeout` seconds for the probes out, still handing
-        overdue ones on to their next kind; True if all ended."""
+        """Wait up to `timeout` seconds for the probes out, counting lost
+        those past their deadline meanwhile; True if all ended."""
         deadline = self._monotonic() + timeout
         while not self.wait_settled(tick):
             if self._monotonic() >= deadline:
@@ -227,34 +206,16 @@ class Prober:
         return True
 
     def abandon(self):
-        """At shutdown: count every probe still out lost, and stop the calls."""
+        """At shutdown: count every probe still out lost, and stop sending."""
         self._stopping = True
-        expired = self._expire(lambda p: True)
+        expired = self._expire(everything=True)
         # Calls still running are counted already; do not wait for them.
         for pool in (self._casts, self._calls):
             pool.shutdown(wait=False, cancel_futures=True)
         return expired
 
-    def _expire(self, is_due):
-        due = []
-        with self._lock:
-            # Deadlines grow with insertion order: stop at the first not due.
-            while self._pending:
-                probe_id, pending = next(iter(self._pending.items()))
-                if not is_due(pending):
-                    break
-                del self._pending[probe_id]
-                due.append((probe_id, pending))
-            if not self._pending:
-                self._settled.notify_all()
-        for probe_id, pending in due:
-            last = (pending.step + 1 == len(pending.plan.kinds) or
-                    self._stopping)
-            if pending.plan.kinds[pending.step] == INFLIGHT:
-                with self._lock:
-                    # A result after this is late if the probe counts lost.
-                    self._lost[probe_id] = (pending.service, last)
-                    while len(self._lost) > self._remember_lost:
-                        self._lost.popitem(last=False)
-            self._failed(pending.service, pending.plan, pending.step)
-        return [pending.service for _, pending in due]
+    def _expire(self, everything):
+        ended = self.book.due(self._monotonic(), everything)
+        for _, out in ended:
+            self._lose(out)
+        return [out.service for _, out in ended]

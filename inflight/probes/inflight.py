@@ -1,6 +1,13 @@
-"""The inflight probe: a cast answered by InflightMixin, with the full breakdown."""
+"""The inflight probe: answered by InflightEndpoint (the mixin or the hook),
+with the full breakdown; its result comes back apart."""
 
 
-def send(api, host, probe, timeout):
-    """Cast `probe` to `topic.host`; its result comes back on its own."""
+def cast(api, host, probe, timeout):
+    """Cast `probe` to `topic.host`: the service it is known to reach."""
     api.inflight({}, host, probe)
+
+
+def call(api, host, probe, timeout):
+    """Send `probe` as a call, answered at once by the endpoint when the
+    service has it, or refused at once when it has not."""
+    api.inflight_call({}, host, probe, timeout)

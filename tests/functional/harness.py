@@ -56,7 +56,9 @@ class Processes:
             '[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\n'
             'rpc_ping_enabled = %s\n' % (broker_url, exchange, rpc_ping) +
             ('executor_thread_pool_size = %d\n' % pool_size
-             if pool_size else ''))
+             if pool_size else '') +
+            ('[oslo_messaging_notifications]\ndriver = inflight\n'
+             if 'hook' in answers else ''))
         options = []
         if hog is not None:
             options += ['--hog', str(hog)]

@@ -7,7 +7,8 @@ MODE `eventlet` monkey-patches first and puts InflightMixin on its manager,
 as a Nova manager would; MODE `threading` appends an InflightEndpoint to its
 RPC server's endpoints. --answers picks what it answers: `mixin` (the
 default), `baseapi` (a Nova-style ping endpoint), `gated-mixin` (the mixin,
-but only after SIGUSR1). oslo_rpc_server_ping is answered when the config
+but only after SIGUSR1), `hook` (the endpoint switched on by the config
+file's notification driver `inflight`, the code unchanged). oslo_rpc_server_ping is answered when the config
 file sets rpc_ping_enabled. It prints `READY <mode>` once it consumes, and
 stops on SIGTERM.
 
@@ -34,6 +35,7 @@ else:
     backend.init_backend(backend.BackendType.THREADING)
 
 import argparse  # noqa: E402
+import logging  # noqa: E402
 import signal  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -43,6 +45,7 @@ import oslo_messaging  # noqa: E402
 
 from inflight import db  # noqa: E402
 from inflight import mixin  # noqa: E402
+from inflight import rpcapi  # noqa: E402
 
 
 class Manager:
@@ -81,13 +84,14 @@ class BaseRPCAPI:
 
 
 class GatedEndpoint(mixin.InflightEndpoint):
-    """The mixin's endpoint, deaf to probes until `gate` is set."""
+    """The mixin's endpoint, as if absent until `gate` is set."""
 
     gate = threading.Event()
 
     def inflight(self, ctxt, probe):
-        if self.gate.is_set():
-            return super().inflight(ctxt, probe)
+        if not self.gate.is_set():
+            raise oslo_messaging.NoSuchMethod(rpcapi.METHOD)
+        return super().inflight(ctxt, probe)
 
 
 class Hog:
@@ -124,13 +128,20 @@ def main():
     parser.add_argument('--clock-offset', type=float, default=0.0,
                         help='seconds this service\'s clock is ahead')
     parser.add_argument('--answers', nargs='*', default=['mixin'],
-                        choices=['mixin', 'baseapi', 'gated-mixin'])
+                        choices=['mixin', 'baseapi', 'gated-mixin', 'hook'])
     parser.add_argument('--hog', type=float, default=None,
                         help='while SIGUSR2 has it on, spin this many '
                              'seconds from the taking of each probe')
     parser.add_argument('--switch-interval', type=float, default=None,
                         help='sys.setswitchinterval, in seconds')
     args = parser.parse_args()
+    # What a service would log at WARNING and above (ERRORs and tracebacks
+    # included), as in a real service's log file.
+    logging.basicConfig(level=logging.WARNING,
+                        format='%(levelname)s %(name)s %(message)s')
+    # And what it says of messages it cannot dispatch, down to DEBUG
+    # ("Method ... not found"), so that tests can count those.
+    logging.getLogger('oslo_messaging.rpc.server').setLevel(logging.DEBUG)
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval)
 
@@ -142,6 +153,11 @@ def main():
         engine.dispose()
 
     transport = oslo_messaging.get_rpc_transport(conf)
+    if 'hook' in args.answers:
+        # As Nova's rpc.init() does, before any RPC server: the notifier
+        # loads the drivers its configuration names (the hook's, here).
+        oslo_messaging.Notifier(
+            oslo_messaging.get_notification_transport(conf))
     clock = lambda: time.time() + args.clock_offset  # noqa: E731
     ComputeManager.inflight_clock = staticmethod(clock)
     if 'mixin' in args.answers and args.mode == 'eventlet':

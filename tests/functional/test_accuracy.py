@@ -165,7 +165,7 @@ def pinger_main(config_file):
             lambda topic: rpcapi.BaseAPI(transport, topic),
             metrics.NullMetrics(), reply_host, conf.inflight.sleep,
             conf.inflight.probe_timeout,
-            methods.MethodBook({TOPIC: prober.INFLIGHT}),
+            methods.MethodBook({TOPIC: 'inflight'}),
             on_outcome=[lambda service, kind, t: outcomes.put(t)])
         probes = []
         for seq in range(1, int(count) + 1):

@@ -15,6 +15,7 @@ import oslo_messaging
 from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 
 from inflight import manager
+from inflight import methods
 from inflight import metrics
 from inflight import mixin
 from inflight import probe as probe_msg
@@ -91,13 +92,14 @@ arguments = st.one_of(
     st.dictionaries(st.sampled_from(['probe', 'result', 'junk']), json_like,
                     max_size=2))
 routed = st.fixed_dictionaries({
-    'method': st.just('inflight'), 'namespace': st.just('inflight'),
+    'method': st.just(rpcapi.METHOD), 'namespace': st.just(rpcapi.NAMESPACE),
     'version': st.just('1.0'),
     'args': st.fixed_dictionaries({'probe': valid_probes})})
 mixin_messages = st.one_of(routed, routed, st.fixed_dictionaries({
-    'method': st.sampled_from(['inflight', 'inflight', 'inflight', 'ping',
-                               '_measure', '__init__']),
-    'namespace': st.sampled_from(['inflight', 'inflight', None, 'baseapi']),
+    'method': st.sampled_from([rpcapi.METHOD, rpcapi.METHOD, 'inflight',
+                               'ping', '_measure', '__init__']),
+    'namespace': st.sampled_from([rpcapi.NAMESPACE, rpcapi.NAMESPACE, None,
+                                  'inflight']),
     'version': st.sampled_from(['1.0', '1.0', '1.9', '2.0', 'x']),
     'args': arguments}))
 
@@ -151,7 +153,21 @@ def test_the_mixin_survives_hostile_probes():
 
 
 class NoAPI:
+    """Takes casts and keeps the id of the last probe."""
+
+    last = None
+
     def inflight(self, ctxt, host, probe):
+        self.last = probe.id
+
+
+class Inline:
+    """Runs each send at once, so that the probe is out when send() ends."""
+
+    def submit(self, function, *args):
+        function(*args)
+
+    def shutdown(self, **kwargs):
         pass
 
 
@@ -161,9 +177,11 @@ def test_the_prober_counts_every_hostile_result(statsd):
     conf = cfg.ConfigOpts()
     opts.register_opts(conf)
     conf([])
-    p = prober.Prober(lambda topic: NoAPI(),
+    api = NoAPI()
+    p = prober.Prober(lambda topic: api,
                       metrics.Metrics('127.0.0.1', statsd.port, 'fuzz'),
-                      'prober1', sleep=0.0, timeout=60.0)
+                      'prober1', sleep=0.0, timeout=60.0, executor=Inline(),
+                      method_book=methods.MethodBook({'compute': 'inflight'}))
     results = manager.InflightManager(conf, p, None, None)
     dispatcher = rpc_dispatcher.RPCDispatcher(
         [results], oslo_messaging.NoOpSerializer())
@@ -198,7 +216,7 @@ def test_the_prober_counts_every_hostile_result(statsd):
                                        result.get('id') == 'KNOWN'):
                 p.send([service])
                 sent.append(1)
-                probe_id = list(p._pending)[-1]
+                probe_id = api.last
                 if result == 'VALID':
                     result = probe_msg.Result(probe_id, 'cmp1', 1.0, 1.5,
                                               0.5, 0.5)._asdict()

@@ -6,6 +6,7 @@ import pytest
 
 from inflight import mixin
 from inflight import probe
+from inflight import rpcapi
 
 
 class ResultsRecorder:
@@ -114,7 +115,17 @@ def test_mixin_adds_its_endpoint_to_the_manager():
     assert m.additional_endpoints == [m.inflight_endpoint]
     assert m.inflight_endpoint.host == 'cmp9'
     assert m.inflight_endpoint.max_sleep == 0.25
-    assert m.inflight_endpoint.target.namespace == 'inflight'
+    assert m.inflight_endpoint.target.namespace == rpcapi.NAMESPACE
+
+
+def test_the_endpoint_answers_the_method_the_prober_sends():
+    e = endpoint()
+    assert e.target.namespace == rpcapi.NAMESPACE
+    assert e.target.version == rpcapi.BaseAPI.BASE_RPC_API_VERSION
+    sent = a_probe()
+    assert getattr(e, rpcapi.METHOD)({}, sent) is None
+    e._api.wait(1)
+    assert e._api.results[0][1].id == sent['id']
 
 
 class BrokerGone(ResultsRecorder):

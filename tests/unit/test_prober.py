@@ -13,6 +13,7 @@ from inflight import methods
 from inflight import metrics
 from inflight import probe
 from inflight import prober
+from inflight import rpcapi
 
 CMP1 = db.Service(1, 'cmp1', 'nova-compute', 'compute', None, None)
 CMP2 = db.Service(2, 'cmp2', 'nova-compute', 'compute', None, None)
@@ -29,33 +30,56 @@ class Clock:
 class FakeAPI:
     """Stands in for BaseAPI and its RPC client.
 
-    `answers[host]` is the set of kinds that host answers; a ping of another
-    kind is unsupported (or times out, for hosts in `deaf`).
+    `answers[host]` is the set of kinds that host answers (the inflight
+    endpoint when not given); another kind is refused at once, as
+    oslo.messaging does (NoSuchMethod), or times out for hosts in `deaf`,
+    the clock (`clock`, set by the harness) moving on by the timeout. Hosts
+    in `down` cannot be reached.
     """
 
     def __init__(self, answers=None, deaf=(), down=()):
         self.answers = answers or {}
         self.deaf, self.down = set(deaf), set(down)
-        self.casts = []
-        self.calls = []
+        self.casts = []     # (host, probe) the inflight endpoint took
+        self.calls = []     # (host, kind) of every call
         self.client = self
+        self.clock = None
+
+    def _kinds(self, host):
+        return self.answers.get(host, {'inflight'})
+
+    def _wait_out(self, timeout):
+        if self.clock is not None:
+            self.clock.now += timeout
+        raise oslo_messaging.MessagingTimeout('no answer')
 
     def inflight(self, ctxt, host, probe):
         if host in self.down:
             raise ConnectionError('broker unreachable')
         self.casts.append((host, probe))
 
-    def prepare(self, server, namespace=None, **kwargs):
+    def inflight_call(self, ctxt, host, probe, timeout):
+        self.calls.append((host, 'inflight'))
+        if host in self.down:
+            raise ConnectionError('broker unreachable')
+        if host in self.deaf:
+            self._wait_out(timeout)
+        if 'inflight' not in self._kinds(host):
+            raise oslo_messaging.NoSuchMethod(rpcapi.METHOD)
+        self.casts.append((host, probe))
+
+    def prepare(self, server, namespace=None, timeout=None, **kwargs):
         self._server, self._namespace = server, namespace
+        self._timeout = timeout
         return self
 
     def call(self, ctxt, method, **kwargs):
         kind = 'baseapi' if self._namespace == 'baseapi' else method
         self.calls.append((self._server, kind))
         if self._server in self.deaf:
-            raise oslo_messaging.MessagingTimeout('no answer')
-        if kind not in self.answers.get(self._server, ()):
-            raise oslo_messaging.UnsupportedVersion('1.0', method)
+            self._wait_out(self._timeout)
+        if kind not in self._kinds(self._server):
+            raise oslo_messaging.NoSuchMethod(method)
         return kwargs if kind == 'baseapi' else 'pong'
 
 
@@ -71,11 +95,11 @@ class Inline:
 
 
 class Harness:
-    def __init__(self, statsd, api, retry=300.0):
+    def __init__(self, statsd, api, retry=300.0, overrides=None):
         self.api = api
         self.wall, self.mono = Clock(), Clock()
         self.outcomes = queue.Queue()
-        book = methods.MethodBook(richer_retry_interval=retry,
+        book = methods.MethodBook(overrides, richer_retry_interval=retry,
                                   monotonic=self.mono)
         self.prober = prober.Prober(
             lambda topic: api,
@@ -83,6 +107,7 @@ class Harness:
             'prober1', sleep=1.0, timeout=2.0, method_book=book,
             on_outcome=[lambda *o: self.outcomes.put(o)],
             clock=self.wall, monotonic=self.mono, executor=Inline())
+        api.clock = self.mono
 
     def outcome(self):
         return self.outcomes.get(timeout=10)
@@ -138,7 +163,8 @@ def test_a_mixin_service_that_stops_answering_is_lost_once_then_late(
     assert h.prober.expire() == []
     assert h.expire_all() == [CMP1]
     assert h.prober.expire() == []
-    assert h.api.calls == []            # it answered the mixin: no fallback
+    # The first probe learnt it has the endpoint: one call, then casts.
+    assert h.api.calls == [('cmp1', 'inflight')]
     result = probe.Result(sent.id, 'cmp1', 1.0, 2.0, 1.0, 1.0)._asdict()
     assert h.prober.receive(result) is None
     assert h.prober.receive(result) is None   # a duplicate: not late again
@@ -151,16 +177,19 @@ def test_a_mixin_service_that_stops_answering_is_lost_once_then_late(
 def test_falls_back_to_the_ping_the_service_answers_and_remembers_it(
         harness, statsd):
     h = harness(FakeAPI(answers={'cmp1': {'oslo_rpc_server_ping'}}))
+    started = h.mono.now
     h.prober.send([CMP1])
-    assert h.expire_all() == [CMP1]     # no result from the mixin...
-    service, kind, t = h.outcome()      # ...nor baseapi: the oslo ping
+    # Each kind it lacks is refused at once: learnt without any wait.
+    service, kind, t = h.outcome()
     assert (service, kind) == (CMP1, 'oslo_rpc_server_ping')
+    assert h.mono.now == started and h.prober.pending() == 0
     assert t.to_service is None and t.round_trip >= 0
-    assert h.api.calls == [('cmp1', 'baseapi'),
+    assert h.api.calls == [('cmp1', 'inflight'), ('cmp1', 'baseapi'),
                            ('cmp1', 'oslo_rpc_server_ping')]
     h.prober.send([CMP1])               # remembered: straight to the ping
     assert h.outcome()[1] == 'oslo_rpc_server_ping'
-    assert len(h.api.casts) == 1
+    assert h.api.calls[3:] == [('cmp1', 'oslo_rpc_server_ping')]
+    assert h.api.casts == []
     assert h.prober.counts == collections.Counter(sent=2, received=2)
     statsd.wait_for(lambda m: statsd.total('.received') == 2)
     assert statsd.values(
@@ -174,44 +203,70 @@ def test_tries_the_richer_kind_again_now_and_then(harness, statsd):
     api = FakeAPI(answers={'cmp1': {'baseapi'}})
     h = harness(api, retry=60.0)
     h.prober.send([CMP1])
-    h.expire_all()
     assert h.outcome()[1] == 'baseapi'
     h.mono.now += 60
-    h.prober.send([CMP1])               # the mixin again: still no answer
-    assert len(api.casts) == 2
-    h.expire_all()
-    assert h.outcome()[1] == 'baseapi'  # handed back, not lost
+    h.prober.send([CMP1])               # the endpoint again: still lacking
+    assert h.outcome()[1] == 'baseapi'  # handed on at once, not lost
+    assert h.api.calls[-2:] == [('cmp1', 'inflight'), ('cmp1', 'baseapi')]
+    api.answers['cmp1'] = {'baseapi', 'inflight'}     # it gained the hook
     h.mono.now += 60
-    h.prober.send([CMP1])               # the mixin again; now it answers
+    h.prober.send([CMP1])               # the endpoint again; now it is there
     h.answer_last_cast()
     assert h.outcome()[1] == 'inflight'
-    h.prober.send([CMP1])
-    assert len(api.casts) == 4
+    h.prober.send([CMP1])               # and from then on, casts alone
+    assert len(api.casts) == 2 and h.api.calls[-1] == ('cmp1', 'inflight')
     assert h.prober.counts == collections.Counter(sent=4, received=3)
     statsd.wait_for(lambda m: statsd.values(
         'inflight.compute.cmp1.method.inflight') == [0, 1])
     assert statsd.values('inflight.compute.cmp1.method.baseapi') == [1, 0]
 
 
-def test_a_service_answering_nothing_counts_one_lost_per_probe(harness):
+def test_a_service_answering_nothing_counts_lost_once_at_its_deadline(
+        harness):
     h = harness(FakeAPI(deaf={'cmp1'}))
+    started = h.mono.now
     h.prober.send([CMP1])
-    h.expire_all()
-    assert h.outcome() == (CMP1, 'oslo_rpc_server_ping', None)
-    assert h.api.calls == [('cmp1', 'baseapi'),
-                           ('cmp1', 'oslo_rpc_server_ping')]
+    assert h.outcome() == (CMP1, 'baseapi', None)
+    # One deadline for the probe, whatever kinds it tried: sleep + timeout.
+    assert h.mono.now == pytest.approx(started + 1.0 + 2.0)
+    assert h.api.calls == [('cmp1', 'inflight'), ('cmp1', 'baseapi')]
     assert h.prober.counts == collections.Counter(sent=1, lost=1)
     h.prober.send([CMP1])               # the next probe starts over
-    assert len(h.api.casts) == 2
+    assert h.api.calls[2] == ('cmp1', 'inflight')
 
 
 def test_failed_cast_falls_back_then_counts_lost(harness, statsd):
     h = harness(FakeAPI(down={'cmp2'}, deaf={'cmp2'}))
     h.prober.send([CMP1, CMP2])
-    assert h.outcome() == (CMP2, 'oslo_rpc_server_ping', None)
+    assert h.outcome() == (CMP2, 'baseapi', None)
     assert [host for host, _ in h.api.casts] == ['cmp1']   # cmp2's failed
     statsd.wait_for(lambda m: statsd.total('compute.cmp2.lost') == 1)
     assert statsd.total('compute.cmp2.sent') == 1
+
+
+class ForgingAPI(FakeAPI):
+    """While its baseapi ping is out, a result bearing the ping's probe id
+    (the ping puts it on the wire) comes back first."""
+
+    def __init__(self, prober_of):
+        super().__init__(answers={'cmp1': {'baseapi'}})
+        self.prober_of = prober_of
+
+    def call(self, ctxt, method, **kwargs):
+        if self._namespace == 'baseapi' and method == 'ping':
+            forged = probe.Result(kwargs['arg'], 'cmp1', 1.0, 2.0, 1.0, 1.0)
+            assert self.prober_of().receive(forged._asdict()) is None
+        return super().call(ctxt, method, **kwargs)
+
+
+def test_a_result_for_a_ping_probe_leaves_the_ping_to_count(harness):
+    h = harness(ForgingAPI(lambda: h.prober), overrides={'compute': 'baseapi'})
+    h.prober.send([CMP1])
+    service, kind, t = h.outcome()
+    assert (service, kind) == (CMP1, 'baseapi') and t.round_trip >= 0
+    assert h.prober.counts == collections.Counter(sent=1, received=1,
+                                                  rejected=1)
+    assert h.prober.pending() == 0
 
 
 def test_abandon_counts_every_probe_out_lost_without_fallback(harness):
@@ -219,7 +274,7 @@ def test_abandon_counts_every_probe_out_lost_without_fallback(harness):
     h.prober.send([CMP1, CMP2])
     assert h.prober.wait_settled(0.01) is False
     assert sorted(s.host for s in h.prober.abandon()) == ['cmp1', 'cmp2']
-    assert h.api.calls == []
+    assert {kind for _, kind in h.api.calls} == {'inflight'}   # no fallback
     assert h.prober.pending() == 0
     assert h.prober.wait_settled(0) is True
     assert h.prober.counts == collections.Counter(sent=2, lost=2)
@@ -264,7 +319,8 @@ def test_calls_that_hang_do_not_hold_up_casts():
     silent = db.Service(3, 'silent', 'nova-compute', 'silent', None, None)
     p = prober.Prober(lambda topic: api, metrics.NullMetrics(), 'prober1',
                       sleep=1.0, timeout=2.0, max_calls=2,
-                      method_book=methods.MethodBook({'silent': 'baseapi'}))
+                      method_book=methods.MethodBook(
+                          {'silent': 'baseapi', 'compute': 'inflight'}))
     try:
         p.send([silent] * 4)           # every call thread taken, and more
         p.send([CMP1])
