@@ -2,7 +2,9 @@
 
 A test that needs a server it cannot reach is skipped with the reason, unless
 INFLIGHT_REQUIRE_BROKER=1 (RabbitMQ) or INFLIGHT_REQUIRE_DB=1 (MariaDB,
-PostgreSQL) is set, as in CI: then it fails.
+PostgreSQL) is set, as in CI: then it fails. INFLIGHT_REQUIRE_NOVA=1 does the
+same for the tests on real Nova (functional/real_nova.py), whose virtualenv
+needs the package index once.
 """
 
 import os
@@ -18,16 +20,24 @@ MARIADB = ('127.0.0.1', 3306)
 POSTGRESQL = ('127.0.0.1', 5432)
 
 
-def require(name, address, env):
-    """Skip (or fail, where `env` is 1) unless `address` accepts connections."""
+def require(name, address, *envs):
+    """Skip (or fail, where one of `envs` is 1) unless `address` accepts
+    connections."""
     try:
         socket.create_connection(address, timeout=2).close()
         return
     except OSError as e:
         reason = '%s is not reachable on %s:%d (%s)' % (name, *address, e)
-    if os.environ.get(env) == '1':
-        pytest.fail('%s, and %s=1 requires it' % (reason, env))
-    pytest.skip('%s; set %s=1 to make this a failure' % (reason, env))
+    unavailable(reason, *envs)
+
+
+def unavailable(reason, *envs):
+    """Skip the test for `reason`, or fail it where one of `envs` is 1."""
+    for env in envs:
+        if os.environ.get(env) == '1':
+            pytest.fail('%s, and %s=1 requires it' % (reason, env))
+    pytest.skip('%s; set %s to make this a failure'
+                % (reason, ' or '.join('%s=1' % env for env in envs)))
 
 
 class StatsdSink:

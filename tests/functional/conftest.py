@@ -1,9 +1,12 @@
-"""Fixtures of the functional tests: processes, and a services table."""
+"""Fixtures of the functional tests: processes, a services table, and
+real Nova."""
 
 import pytest
 
 from harness import Processes
 from inflight import db
+import real_nova
+import servers
 
 
 @pytest.fixture
@@ -19,3 +22,36 @@ def services_db(sqlite_url):
     db.sync(engine)
     yield sqlite_url, engine
     engine.dispose()
+
+
+@pytest.fixture(scope='session')
+def nova_venv(tmp_path_factory):
+    """A virtualenv with real Nova and this checkout (see real_nova.py)."""
+    try:
+        base = real_nova.base_venv()
+    except real_nova.Unavailable as e:
+        servers.unavailable(str(e), 'INFLIGHT_REQUIRE_NOVA')
+    return real_nova.session_venv(base,
+                                  tmp_path_factory.mktemp('nova') / 'venv')
+
+
+@pytest.fixture
+def nova_cloud(nova_venv, tmp_path):
+    """Starts a NovaCloud(mode, extra_conf); stops it at the test's end."""
+    servers.require('RabbitMQ', servers.BROKER, 'INFLIGHT_REQUIRE_BROKER',
+                    'INFLIGHT_REQUIRE_NOVA')
+    clouds = []
+
+    def start(mode, extra_conf=''):
+        path = tmp_path / ('nova-%d-%s' % (len(clouds) + 1, mode))
+        path.mkdir()
+        cloud = real_nova.NovaCloud(nova_venv, path, mode, extra_conf)
+        clouds.append(cloud)
+        try:
+            cloud.start()
+        except real_nova.Unavailable as e:
+            servers.unavailable(str(e), 'INFLIGHT_REQUIRE_NOVA')
+        return cloud
+    yield start
+    for cloud in clouds:
+        cloud.stop()

@@ -29,7 +29,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent():
+def die_with_parent():
     """In a child, before exec: SIGTERM when the test process goes, so that
     no daemon outlives a killed test run."""
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -70,19 +70,20 @@ class Processes:
              '--clock-offset', str(clock_offset), *options,
              '--answers', *answers],
             stdout=subprocess.PIPE, stderr=open(log, 'w'), text=True,
-            preexec_fn=_die_with_parent)
+            preexec_fn=die_with_parent)
         self.procs.append(proc)
         line = read_line(proc)
         assert line.split() == ['READY', mode], log.read_text()[-3000:]
         return proc
 
-    def daemon(self, conf_path, **env):
+    def daemon(self, *conf_paths, **env):
+        """Start nova-inflight with `conf_paths`, read in that order."""
         log = open(self.tmp_path / 'nova-inflight.log', 'a')
+        files = [arg for path in conf_paths for arg in ('--config-file', path)]
         proc = subprocess.Popen(
-            [sys.executable, '-m', 'inflight.cmd.inflight',
-             '--config-file', conf_path],
+            [sys.executable, '-m', 'inflight.cmd.inflight', *files],
             stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, **env),
-            preexec_fn=_die_with_parent)
+            preexec_fn=die_with_parent)
         self.procs.append(proc)
         return proc
 
@@ -171,7 +172,7 @@ class TcpProxy:
             [sys.executable, os.path.join(HERE, 'tcp_proxy.py'),
              upstream[0], str(upstream[1])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            preexec_fn=_die_with_parent)
+            preexec_fn=die_with_parent)
         processes.procs.append(self.proc)
         words = read_line(self.proc).split()
         assert words[0] == 'LISTENING', words
