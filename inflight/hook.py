@@ -65,10 +65,11 @@ def install(conf):
             server = original(transport, target,
                               list(endpoints) + [endpoint], *args, **kwargs)
             endpoint.serve(server)
+            LOG.info('The RPC server on %s.%s answers inflight probes',
+                     target.topic, endpoint.host)
             return server
         get_rpc_server.inflight_hook = True
         oslo_messaging.get_rpc_server = get_rpc_server
-    LOG.info('RPC servers of this process answer inflight probes')
     return True
 
 
