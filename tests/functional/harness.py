@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-
+import urllib.parse
 
 from inflight import db
 
@@ -196,8 +196,11 @@ class TcpProxy:
 
 
 class BrokerProxy(TcpProxy):
-    """A TcpProxy in front of RabbitMQ; `url` is the broker through it."""
+    """A TcpProxy in front of the RabbitMQ of `broker_url`; `url` is the
+    same broker, credentials and vhost through it."""
 
-    def __init__(self, processes, upstream=('127.0.0.1', 5672)):
-        super().__init__(processes, upstream)
-        self.url = 'rabbit://guest:guest@127.0.0.1:%d/' % self.port
+    def __init__(self, processes, broker_url):
+        url = urllib.parse.urlsplit(broker_url)
+        super().__init__(processes, (url.hostname, url.port or 5672))
+        self.url = url._replace(netloc='%s:%s@127.0.0.1:%d' % (
+            url.username, url.password, self.port)).geturl()
