@@ -93,6 +93,8 @@ def main(argv=None):
     log.setup(conf, 'inflight')
     try:
         return conf.command.func(conf)
+    except demo.Stopped as e:
+        return e.status
     except KeyboardInterrupt:
         return 130
 

@@ -74,6 +74,18 @@ class Processes:
         assert line.split() == ['READY', mode], log.read_text()[-3000:]
         return proc
 
+    def command(self, argv, log_name, cwd=None, pipe_stdout=False):
+        """Start `argv`, its output (with `pipe_stdout`, its stderr only) to
+        the log `log_name`; stopped at the test's end."""
+        with open(self.tmp_path / log_name, 'a') as log:
+            proc = subprocess.Popen(
+                argv, cwd=cwd, text=True,
+                stdout=subprocess.PIPE if pipe_stdout else log,
+                stderr=log if pipe_stdout else subprocess.STDOUT,
+                preexec_fn=_die_with_parent)
+        self.procs.append(proc)
+        return proc
+
     def daemon(self, conf_path, **env):
         log = open(self.tmp_path / 'nova-inflight.log', 'a')
         proc = subprocess.Popen(
