@@ -196,11 +196,11 @@ def run(conf, duration, out=None):
     Whichever way it ends, the temporary folder and what the demo declared
     on the broker are removed."""
     out = out or sys.stdout
+    statsd = _statsd_socket()
     handlers = _on_signals(_stop)
     workdir = tempfile.mkdtemp(prefix='inflight-demo-')
     demo = _Demo(conf)
     stopped = None
-    statsd = _statsd_socket()
     try:
         url = _transport_url(conf)
         connection = conf.database.connection
