@@ -89,12 +89,19 @@ def _row(service, phases):
         for phase in timings.PHASES)
 
 
+def _say(out, line):
+    """Write `line` and its end at once: the signal stopping the demo (its
+    handler raises) is taken between two lines, not, as print() lets it,
+    between a line and its end."""
+    out.write(line + '\n')
+    out.flush()
+
+
 def _show(sock, until, prefix, out):
     """Print each probe's breakdown as statsd receives it."""
     shown_raw = False
-    print('%-24s' % 'service (ms)' + ''.join('%14s' % p
-                                              for p in timings.PHASES),
-          file=out, flush=True)
+    _say(out, '%-24s' % 'service (ms)' + ''.join('%14s' % p
+                                                  for p in timings.PHASES))
     while time.monotonic() < until:
         sock.settimeout(max(0.01, until - time.monotonic()))
         try:
@@ -108,10 +115,10 @@ def _show(sock, until, prefix, out):
                 phases[service][leaf] = value
         for service, values in phases.items():
             if not shown_raw:
-                print('  (statsd received: %s)' % packet.decode().replace(
-                    '\n', ' '), file=out)
+                _say(out, '  (statsd received: %s)'
+                     % packet.decode().replace('\n', ' '))
                 shown_raw = True
-            print(_row(service, values), file=out, flush=True)
+            _say(out, _row(service, values))
 
 
 class Stopped(Exception):
@@ -211,10 +218,9 @@ def run(conf, duration, out=None):
         conf.set_override('connection', connection, group='database')
         conf.set_override('host', '127.0.0.1', group='statsd')
         conf.set_override('port', statsd.getsockname()[1], group='statsd')
-        print('inflight demo: broker %s, services table %s, statsd on udp '
-              '%s:%d' % (oslo_messaging.TransportURL.parse(conf).transport,
-                         connection, *statsd.getsockname()),
-              file=out, flush=True)
+        _say(out, 'inflight demo: broker %s, services table %s, statsd on '
+             'udp %s:%d' % (oslo_messaging.TransportURL.parse(conf).transport,
+                            connection, *statsd.getsockname()))
 
         engine = db.create_engine(connection, read_only=False)
         try:
