@@ -42,15 +42,88 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message says why, in one line."""
 
 
-def parse_args(conf, argv, prog):
-    """Register inflight's options on `conf` and parse `argv` into it."""
+# Command-line options ConfigOpts adds itself as it parses: whether each
+# takes a value.
+_PARSER_OPTIONS = {'--config-file': True, '--config-dir': True,
+                   '--version': False}
+
+
+def register(conf):
+    """Register every option inflight and oslo.log read on `conf`."""
     opts.register_opts(conf)
     log.register_options(conf)
+
+
+def parse_args(conf, argv, prog):
+    """Register inflight's options on `conf` and parse `argv` into it.
+
+    Global options (--config-file, --debug, ...) may come after a command
+    as well as before it."""
+    register(conf)
     try:
-        conf(argv, project='inflight', prog=prog,
+        conf(global_options_first(argv), project='inflight', prog=prog,
              version=version.version_string())
     except cfg.Error as e:
         raise ConfigError(e)
+
+
+class _CommandLineOpts(cfg.ConfigOpts):
+    """A ConfigOpts that notes the options registered for the command line."""
+
+    def __init__(self):
+        self.cli_opts = []
+        super().__init__()
+
+    def register_cli_opt(self, opt, group=None, **kwargs):
+        self.cli_opts.append(opt)
+        return super().register_cli_opt(opt, group, **kwargs)
+
+
+def _option_key(arg):
+    """--log_file, --log-file and --log-file=x all name --log-file."""
+    if not arg.startswith('--'):
+        return arg
+    return '--' + arg[2:].partition('=')[0].replace('_', '-')
+
+
+def global_options():
+    """{option string: whether it takes a value} of the global options."""
+    scratch = _CommandLineOpts()
+    register(scratch)
+    options = dict(_PARSER_OPTIONS)
+    for opt in scratch.cli_opts:
+        if opt.positional:
+            continue
+        takes_value = not isinstance(opt, cfg.BoolOpt)
+        for name in [opt.name] + [d.name for d in opt.deprecated_opts
+                                  if d.name]:
+            options[_option_key('--' + name)] = takes_value
+            if not takes_value:
+                options[_option_key('--no' + name)] = False
+        if opt.short:
+            options['-' + opt.short] = takes_value
+    return options
+
+
+def global_options_first(argv):
+    """`argv` with the global options (and their values) moved before the
+    command, in their order: oslo.config parses them only there."""
+    options = global_options()
+    front, rest = [], []
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg == '--':
+            rest += [arg] + args
+            break
+        key = _option_key(arg)
+        if key not in options:
+            rest.append(arg)
+            continue
+        front.append(arg)
+        if options[key] and '=' not in arg and args:
+            front.append(args.pop(0))
+    return front + rest
 
 
 def check(conf, need_database=True):

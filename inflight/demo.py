@@ -2,25 +2,30 @@
 
 A SQLite services table in a temporary folder, four demo services answering
 probes in this process, the real prober, and a UDP socket standing in for
-statsd. The broker is RabbitMQ on 127.0.0.1:5672 when it answers, else
-oslo.messaging's in-process fake transport.
+statsd. The broker is the transport_url the operator set, else RabbitMQ on
+127.0.0.1:5672 when it answers, else oslo.messaging's in-process fake
+transport. However it ends, the folder and the demo's queues go.
 """
 
 import collections
 from concurrent import futures
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 
 from oslo_log import log
 import oslo_messaging
 
+from inflight import broker
 from inflight import db
 from inflight import mixin
 from inflight import opts
+from inflight import rpcapi
 from inflight import service
 from inflight import timings
 
@@ -44,6 +49,10 @@ def set_defaults(conf):
     conf.set_default('probe_timeout', 2.0, group='inflight')
     conf.set_default('refresh_interval', 5.0, group='inflight')
     conf.set_default('register_service', True, group='inflight')
+    # Every demo service carries the mixin: no ping calls, no reply queue.
+    conf.set_default('probe_methods', dict.fromkeys(
+        {topic for _, topic, _ in DEMO_SERVICES} | {rpcapi.TOPIC},
+        'inflight'), group='inflight')
     conf.set_default('connection', 'sqlite://', group='database')
     # amqp warns of deliveries racing a closing channel when the demo stops.
     conf.set_default('default_log_levels',
@@ -80,12 +89,19 @@ def _row(service, phases):
         for phase in timings.PHASES)
 
 
+def _say(out, line):
+    """Write `line` and its end at once: the signal stopping the demo (its
+    handler raises) is taken between two lines, not, as print() lets it,
+    between a line and its end."""
+    out.write(line + '\n')
+    out.flush()
+
+
 def _show(sock, until, prefix, out):
     """Print each probe's breakdown as statsd receives it."""
     shown_raw = False
-    print('%-24s' % 'service (ms)' + ''.join('%14s' % p
-                                              for p in timings.PHASES),
-          file=out)
+    _say(out, '%-24s' % 'service (ms)' + ''.join('%14s' % p
+                                                  for p in timings.PHASES))
     while time.monotonic() < until:
         sock.settimeout(max(0.01, until - time.monotonic()))
         try:
@@ -99,61 +115,138 @@ def _show(sock, until, prefix, out):
                 phases[service][leaf] = value
         for service, values in phases.items():
             if not shown_raw:
-                print('  (statsd received: %s)' % packet.decode().replace(
-                    '\n', ' '), file=out)
+                _say(out, '  (statsd received: %s)'
+                     % packet.decode().replace('\n', ' '))
                 shown_raw = True
-            print(_row(service, values), file=out)
+            _say(out, _row(service, values))
+
+
+class Stopped(Exception):
+    """SIGINT or SIGTERM asked the demo to stop."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.status = 128 + signum
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
+
+
+def _on_signals(handler):
+    """Handle SIGINT and SIGTERM with `handler`; the handlers they had."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, handler)
+            for signum in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _transport_url(conf):
+    """The operator's transport_url, else RabbitMQ on 127.0.0.1:5672 when
+    it answers, else the fake transport."""
+    location = conf.get_location('transport_url')
+    if location is not None and location.location.is_user_controlled:
+        return conf.transport_url
+    return _local_broker() or 'fake:/'
+
+
+class _Demo:
+    """The demo services and the prober, on one transport."""
+
+    def __init__(self, conf):
+        self.conf = conf
+        self.transport = self.prober = None
+        self.servers = []
+
+    def start(self):
+        self.transport = oslo_messaging.get_rpc_transport(self.conf)
+        for binary, topic, host in DEMO_SERVICES:
+            server = oslo_messaging.get_rpc_server(
+                self.transport, oslo_messaging.Target(topic=topic, server=host),
+                [mixin.InflightEndpoint(host, self.transport)])
+            self.servers.append(server)
+            server.start()
+        self.prober = service.InflightService(self.conf, self.transport)
+        self.prober.start()
+
+    def stop(self):
+        """Stop everything and remove from the broker what the demo made."""
+        # A RabbitMQ listener takes seconds to stop: stop them side by side.
+        with futures.ThreadPoolExecutor(len(self.servers) + 1) as pool:
+            if self.prober is not None:
+                pool.submit(self.prober.stop)
+            for server in self.servers:
+                pool.submit(server.stop)
+        for server in self.servers:
+            server.wait()
+        if self.transport is None:
+            return
+        self.transport.cleanup()
+        hosts = [(topic, host) for _, topic, host in DEMO_SERVICES]
+        hosts.append((rpcapi.TOPIC, self.conf.host))
+        broker.remove(self.conf, ['%s.%s' % th for th in hosts])
+        # Topic queues and the exchange may be shared with services of the
+        # broker's own: they go only when nothing uses them.
+        broker.remove(self.conf, sorted({t for t, _ in hosts}),
+                      [self.conf.control_exchange], if_empty=True)
+
+    def counts(self):
+        if self.prober is None or self.prober.prober is None:
+            return collections.Counter()
+        return collections.Counter(self.prober.prober.counts)
 
 
 def run(conf, duration, out=None):
-    """Run the demo for `duration` seconds; 0 if every probe came back."""
+    """Run the demo for `duration` seconds; 0 if every probe came back, 1 if
+    not, 128 + the signal's number when SIGINT or SIGTERM stopped it.
+
+    Whichever way it ends, the temporary folder and what the demo declared
+    on the broker are removed."""
     out = out or sys.stdout
-    workdir = tempfile.mkdtemp(prefix='inflight-demo-')
-    url = conf.transport_url or _local_broker() or 'fake:/'
-    connection = conf.database.connection
-    if connection == 'sqlite://':
-        connection = 'sqlite:///' + os.path.join(workdir, 'nova.sqlite')
     statsd = _statsd_socket()
-    conf.set_override('transport_url', url)
-    conf.set_override('control_exchange', 'inflight-demo')
-    conf.set_override('connection', connection, group='database')
-    conf.set_override('host', '127.0.0.1', group='statsd')
-    conf.set_override('port', statsd.getsockname()[1], group='statsd')
-    print('inflight demo: broker %s, services table %s, statsd on udp %s:%d'
-          % (oslo_messaging.TransportURL.parse(conf).transport,
-             connection, *statsd.getsockname()), file=out)
-
-    engine = db.create_engine(connection, read_only=False)
-    db.sync(engine)
-    for binary, topic, host in DEMO_SERVICES:
-        db.register_service(engine, host, binary, topic)
-    engine.dispose()
-
-    transport = oslo_messaging.get_rpc_transport(conf)
-    servers = []
-    for binary, topic, host in DEMO_SERVICES:
-        server = oslo_messaging.get_rpc_server(
-            transport, oslo_messaging.Target(topic=topic, server=host),
-            [mixin.InflightEndpoint(host, transport)])
-        server.start()
-        servers.append(server)
-    prober = service.InflightService(conf, transport)
-    prober.start()
+    handlers = _on_signals(_stop)
+    workdir = tempfile.mkdtemp(prefix='inflight-demo-')
+    demo = _Demo(conf)
+    stopped = None
     try:
-        _show(statsd, time.monotonic() + duration,
-                       conf.statsd.prefix, out)
+        url = _transport_url(conf)
+        connection = conf.database.connection
+        if connection == 'sqlite://':
+            connection = 'sqlite:///' + os.path.join(workdir, 'nova.sqlite')
+        conf.set_override('transport_url', url)
+        conf.set_override('control_exchange', 'inflight-demo')
+        conf.set_override('connection', connection, group='database')
+        conf.set_override('host', '127.0.0.1', group='statsd')
+        conf.set_override('port', statsd.getsockname()[1], group='statsd')
+        _say(out, 'inflight demo: broker %s, services table %s, statsd on '
+             'udp %s:%d' % (oslo_messaging.TransportURL.parse(conf).transport,
+                            connection, *statsd.getsockname()))
+
+        engine = db.create_engine(connection, read_only=False)
+        try:
+            db.sync(engine)
+            for binary, topic, host in DEMO_SERVICES:
+                db.register_service(engine, host, binary, topic)
+        finally:
+            engine.dispose()
+        demo.start()
+        _show(statsd, time.monotonic() + duration, conf.statsd.prefix, out)
+    except Stopped as e:
+        stopped = e
     finally:
-        # A RabbitMQ listener takes seconds to stop: stop them side by side.
-        with futures.ThreadPoolExecutor(len(servers) + 1) as pool:
-            pool.submit(prober.stop)
-            for server in servers:
-                pool.submit(server.stop)
-        for server in servers:
-            server.wait()
-        transport.cleanup()
-        statsd.close()
-        shutil.rmtree(workdir, ignore_errors=True)
-    total = collections.Counter(prober.prober.counts)
+        # A second signal must not cut the clean-up short.
+        _on_signals(signal.SIG_IGN)
+        try:
+            demo.stop()
+        finally:
+            statsd.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+    total = demo.counts()
     print('probes: %(sent)d sent, %(received)d received, %(lost)d lost'
-          % {k: total[k] for k in ('sent', 'received', 'lost')}, file=out)
+          % {k: total[k] for k in ('sent', 'received', 'lost')}
+          + (' (stopped by %s)' % stopped if stopped else ''), file=out)
+    if stopped:
+        return stopped.status
     return 0 if total['sent'] and total['received'] == total['sent'] else 1

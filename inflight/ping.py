@@ -5,7 +5,6 @@ its own, one probe at a time, and sends nothing to statsd.
 """
 
 import json
-import logging
 import math
 import os
 import queue
@@ -14,7 +13,6 @@ import sys
 import threading
 import time
 
-import kombu
 from oslo_log import log
 import oslo_messaging
 
@@ -25,8 +23,6 @@ from inflight import metrics
 from inflight import prober
 from inflight import rpcapi
 from inflight import timings
-
-LOG = logging.getLogger(__name__)
 
 
 class _Results:
@@ -112,25 +108,6 @@ def _reach(conf, transport, timeout, monotonic=time.monotonic):
         time.sleep(min(0.5, max(0.0, ends - monotonic())))
 
 
-def _delete_queue(conf, name):
-    """Remove this run's reply queue from RabbitMQ (best effort)."""
-    url = oslo_messaging.TransportURL.parse(conf)
-    if url.transport not in ('rabbit', 'amqp'):
-        return
-    for host in url.hosts:
-        try:
-            with kombu.Connection(
-                    hostname=host.hostname, port=host.port or 5672,
-                    userid=host.username, password=host.password,
-                    virtual_host=url.virtual_host or '/',
-                    transport='pyamqp', connect_timeout=5) as connection:
-                connection.default_channel.queue_delete(name)
-                return
-        except Exception as e:  # noqa: BLE001 - a leftover queue, no more
-            LOG.debug('Could not delete queue %s on %s: %s', name,
-                      host.hostname, e)
-
-
 def run(conf, topic, host, count, interval, method=None, as_json=False,
         out=None):
     """Probe topic.host `count` times; 0 if all answered, 1 on any loss."""
@@ -199,7 +176,7 @@ def run(conf, topic, host, count, interval, method=None, as_json=False,
         server.stop()
         server.wait()
         transport.cleanup()
-        _delete_queue(conf, '%s.%s' % (rpcapi.TOPIC, reply_host))
+        broker.remove(conf, ['%s.%s' % (rpcapi.TOPIC, reply_host)])
     summary = summarise(results)
     if as_json:
         json.dump({'topic': topic, 'host': host, 'probes': results,

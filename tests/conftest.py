@@ -1,7 +1,10 @@
 """Fixtures for the real servers the tests talk to (see servers.py)."""
 
+import os
 import uuid
+import warnings
 
+import kombu
 import pytest
 
 # nova-inflight runs on oslo.service's threading backend; oslo.messaging
@@ -10,17 +13,80 @@ import inflight.cmd  # noqa: F401
 import servers
 
 
+RABBITMQCTL = servers.Rabbitmqctl()
+_vhosts_made = []
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _nothing_left_on_the_broker():
+    """At the end of the run: no vhost of the run's is left, and nothing
+    of the run's (its exchanges are named after it) went to the default
+    vhost."""
+    yield
+    if not _vhosts_made:
+        return
+    left = RABBITMQCTL.vhosts(servers.VHOST_PREFIX)
+    _, exchanges = RABBITMQCTL.contents('/')
+    strays = [name for name in exchanges
+              if name.startswith(servers.VHOST_PREFIX)]
+    for vhost in left:
+        RABBITMQCTL.delete_vhost(vhost)
+    if strays:
+        with kombu.Connection(servers.BROKER_URL.replace(
+                'rabbit:', 'amqp:', 1)) as connection:
+            for name in strays:
+                connection.default_channel.exchange_delete(name)
+    assert not left and not strays, (
+        'left on RabbitMQ by this run: vhosts %s; exchanges in / %s'
+        % (left, strays))
+
+
+@pytest.fixture(autouse=True)
+def _broker_vhost():
+    """Deletes the test's vhost, and all its processes declared in it, once
+    every other fixture has stopped them (an autouse fixture is set up first,
+    so torn down last)."""
+    made = []
+    yield made
+    for vhost in made:
+        RABBITMQCTL.delete_vhost(vhost)
+
+
 @pytest.fixture
-def broker_url():
+def broker_url(_broker_vhost):
+    """RabbitMQ, in a vhost of the test's own (on / where rabbitmqctl cannot
+    make one, and then what the test declares is left there)."""
     servers.require('RabbitMQ', servers.BROKER,
                     'INFLIGHT_REQUIRE_BROKER')
-    return servers.BROKER_URL
+    if not RABBITMQCTL.usable():
+        reason = ('no vhost of its own for the test (%s): what it declares '
+                  'is left on /' % RABBITMQCTL.error)
+        if os.environ.get('INFLIGHT_REQUIRE_BROKER') == '1':
+            pytest.fail('%s, and INFLIGHT_REQUIRE_BROKER=1 requires one'
+                        % reason)
+        warnings.warn(reason)
+        return servers.BROKER_URL
+    vhost = servers.VHOST_PREFIX + uuid.uuid4().hex[:12]
+    RABBITMQCTL.add_vhost(vhost)
+    _broker_vhost.append(vhost)
+    _vhosts_made.append(vhost)
+    return servers.vhost_url(vhost)
+
+
+@pytest.fixture
+def broker_vhost(broker_url):
+    """The test's vhost (its name, and contents() listing what is declared
+    in it); skips where there is none."""
+    name = broker_url.rpartition('/')[2]
+    if not name:
+        pytest.skip('no vhost of its own for the test: %s' % RABBITMQCTL.error)
+    return servers.Vhost(name, RABBITMQCTL)
 
 
 @pytest.fixture
 def exchange():
     """An exchange of the test's own: nothing else's messages cross it."""
-    return 'inflight-test-%s' % uuid.uuid4().hex[:12]
+    return servers.VHOST_PREFIX + uuid.uuid4().hex[:12]
 
 
 @pytest.fixture

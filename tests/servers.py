@@ -8,7 +8,9 @@ needs the package index once.
 """
 
 import os
+import shutil
 import socket
+import subprocess
 import time
 import uuid
 
@@ -16,6 +18,9 @@ import pytest
 
 BROKER = ('127.0.0.1', 5672)
 BROKER_URL = 'rabbit://guest:guest@127.0.0.1:5672/'
+# What this run declares on RabbitMQ is in vhosts named after it, one a
+# test: other runs on the broker at the same time neither see nor count it.
+VHOST_PREFIX = 'inflight-test-%s-' % uuid.uuid4().hex[:8]
 MARIADB = ('127.0.0.1', 3306)
 POSTGRESQL = ('127.0.0.1', 5432)
 
@@ -38,6 +43,70 @@ def unavailable(reason, *envs):
             pytest.fail('%s, and %s=1 requires it' % (reason, env))
     pytest.skip('%s; set %s to make this a failure'
                 % (reason, ' or '.join('%s=1' % env for env in envs)))
+
+
+class Rabbitmqctl:
+    """RabbitMQ's vhosts, through rabbitmqctl (on the broker's machine, as
+    root): a test's vhost holds whatever its processes declare, and deleting
+    it removes all of it."""
+
+    def __init__(self):
+        self.error = None
+        if not shutil.which('rabbitmqctl'):
+            self.error = 'rabbitmqctl is not on this machine'
+
+    def run(self, *args):
+        """rabbitmqctl's output lines, without headers."""
+        done = subprocess.run(['rabbitmqctl', '-s', *args], text=True,
+                              capture_output=True, timeout=120)
+        if done.returncode:
+            raise RuntimeError('rabbitmqctl %s failed: %s' % (
+                ' '.join(args), (done.stderr or done.stdout).strip()))
+        return done.stdout.splitlines()
+
+    def usable(self):
+        """Whether vhosts can be made here; if not, self.error says why."""
+        if self.error is None:
+            try:
+                self.run('list_vhosts')
+            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                self.error = str(e)
+        return self.error is None
+
+    def add_vhost(self, name):
+        self.run('add_vhost', name)
+        self.run('set_permissions', '-p', name, 'guest', '.*', '.*', '.*')
+
+    def delete_vhost(self, name):
+        self.run('delete_vhost', name)
+
+    def vhosts(self, prefix):
+        return [name for name in self.run('list_vhosts')
+                if name.startswith(prefix)]
+
+    def contents(self, vhost):
+        """The queues and exchanges declared in `vhost` (not RabbitMQ's own)."""
+        queues = self.run('list_queues', '-p', vhost, 'name')
+        exchanges = [name for name in self.run('list_exchanges', '-p', vhost,
+                                               'name')
+                     if name and not name.startswith('amq.')]
+        return sorted(queues), sorted(exchanges)
+
+
+def vhost_url(vhost):
+    return BROKER_URL + vhost
+
+
+class Vhost:
+    """A test's vhost on RabbitMQ."""
+
+    def __init__(self, name, rabbitmqctl):
+        self.name = name
+        self._rabbitmqctl = rabbitmqctl
+
+    def contents(self):
+        """([queue names], [exchange names]) declared in it, sorted."""
+        return self._rabbitmqctl.contents(self.name)
 
 
 class StatsdSink:

@@ -99,6 +99,8 @@ def main(argv=None):
         return conf.command.func(conf)
     except config.ConfigError as e:     # the broker refused the login, say
         return config.fail('inflight', e)
+    except demo.Stopped as e:
+        return e.status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:         # `inflight ping ... | head`

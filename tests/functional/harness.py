@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-
+import urllib.parse
 
 from inflight import db
 
@@ -74,6 +74,18 @@ class Processes:
         self.procs.append(proc)
         line = read_line(proc)
         assert line.split() == ['READY', mode], log.read_text()[-3000:]
+        return proc
+
+    def command(self, argv, log_name, cwd=None, pipe_stdout=False):
+        """Start `argv`, its output (with `pipe_stdout`, its stderr only) to
+        the log `log_name`; stopped at the test's end."""
+        with open(self.tmp_path / log_name, 'a') as log:
+            proc = subprocess.Popen(
+                argv, cwd=cwd, text=True,
+                stdout=subprocess.PIPE if pipe_stdout else log,
+                stderr=log if pipe_stdout else subprocess.STDOUT,
+                preexec_fn=die_with_parent)
+        self.procs.append(proc)
         return proc
 
     def daemon(self, *conf_paths, **env):
@@ -203,8 +215,11 @@ class TcpProxy:
 
 
 class BrokerProxy(TcpProxy):
-    """A TcpProxy in front of RabbitMQ; `url` is the broker through it."""
+    """A TcpProxy in front of the RabbitMQ of `broker_url`; `url` is the
+    same broker, credentials and vhost through it."""
 
-    def __init__(self, processes, upstream=('127.0.0.1', 5672)):
-        super().__init__(processes, upstream)
-        self.url = 'rabbit://guest:guest@127.0.0.1:%d/' % self.port
+    def __init__(self, processes, broker_url):
+        url = urllib.parse.urlsplit(broker_url)
+        super().__init__(processes, (url.hostname, url.port or 5672))
+        self.url = url._replace(netloc='%s:%s@127.0.0.1:%d' % (
+            url.username, url.password, self.port)).geturl()

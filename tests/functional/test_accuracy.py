@@ -48,7 +48,6 @@ import subprocess
 import sys
 import time
 
-import kombu
 from oslo_config import cfg
 import oslo_messaging
 import pytest
@@ -271,11 +270,7 @@ def service(processes, broker_url, exchange, services_db):
         return hosts[-1], processes.service(
             mode, broker_url, exchange, TOPIC, hosts[-1], services_db[0],
             **options)
-    yield start
-    processes.stop_all()
-    with kombu.Connection(broker_url.replace('rabbit:', 'amqp:', 1)) as c:
-        for host in hosts:
-            c.default_channel.queue_delete('%s.%s' % (TOPIC, host))
+    return start
 
 
 @pytest.fixture
@@ -374,9 +369,9 @@ def test_a_lasting_queue_backlog_shows_in_to_service_only(
 
 @pytest.mark.parametrize('mode', MODES)
 def test_a_slow_return_path_now_and_then_shows_in_from_service_only(
-        mode, service, pinger, processes):
+        mode, service, pinger, processes, broker_url):
     host, _ = service(mode)
-    proxy = BrokerProxy(processes)
+    proxy = BrokerProxy(processes, broker_url)
     probes = pinger(proxy.url).run(
         [host], WARMUP + 2 * PROBES,
         lambda seq, host: proxy.delay(0.0 if seq % 2 else RETURN_DELAY))
@@ -388,10 +383,10 @@ def test_a_slow_return_path_now_and_then_shows_in_from_service_only(
 
 @pytest.mark.parametrize('mode', MODES)
 def test_a_lasting_slow_return_path_shows_in_from_service_only(
-        mode, service, pinger, processes):
+        mode, service, pinger, processes, broker_url):
     a, _ = service(mode, 'a')
     b, _ = service(mode, 'b')
-    proxy = BrokerProxy(processes)
+    proxy = BrokerProxy(processes, broker_url)
     probes = pinger(proxy.url).run(
         [a, b], 2 * (WARMUP + PROBES),
         lambda seq, host: proxy.delay(RETURN_DELAY if host == a else 0.0))

@@ -71,7 +71,7 @@ def test_connection_cut_or_stalled_and_restored(
         fault, hold, processes, broker_url, exchange, services_db, statsd,
         tmp_path):
     db_url, _ = services_db
-    proxy = BrokerProxy(processes)
+    proxy = BrokerProxy(processes, broker_url)
     daemon = probing(processes, broker_url, exchange, db_url, statsd,
                      tmp_path, proxy.url)
     getattr(proxy, fault)()

@@ -1,9 +1,19 @@
-"""`inflight demo`: the embedded default runs and shows every phase."""
+"""`inflight demo`: the embedded default runs and shows every phase, with
+no broker too, and leaves nothing behind however it ends."""
 
+import os
+import shutil
+import signal
 import subprocess
 import sys
 
+import pytest
+
+from harness import read_line
 from inflight import timings
+import readme
+
+DEMO_ROW_TOPICS = ('compute.', 'conductor.', 'scheduler.', 'inflight.')
 
 
 def run_demo(*args):
@@ -24,6 +34,96 @@ def check_output(run):
         assert in_ >= 200.0 - 1.0 and rtt >= in_
     sent, received = lines[-1].split()[1:4:2]
     assert lines[-1].startswith('probes: ') and sent == received != '0'
+
+
+def workdir(first_line):
+    """The temporary folder the demo's first line names."""
+    path = first_line.split('services table sqlite:///')[1].split(',')[0]
+    assert os.path.basename(os.path.dirname(path)).startswith(
+        'inflight-demo-'), first_line
+    return os.path.dirname(path)
+
+
+def needs_the_checkout_venv():
+    """bin/demo runs the checkout's .venv: these tests must run in it too."""
+    venv = os.path.join(readme.ROOT, '.venv')
+    if os.path.realpath(sys.prefix) != os.path.realpath(venv):
+        pytest.skip('bin/demo runs %s, these tests %s (run them with '
+                    'bin/run-tests)' % (venv, sys.prefix))
+
+
+def no_network_namespace():
+    """Why `unshare -n` cannot run here, or None."""
+    for tool in ('unshare', 'ip'):
+        if not shutil.which(tool):
+            return '%s is not on this machine' % tool
+    done = subprocess.run(['unshare', '-n', 'true'], capture_output=True,
+                          text=True)
+    if done.returncode:
+        return 'unshare -n is not permitted here: %s' % done.stderr.strip()
+    return None
+
+
+def test_the_first_command_needs_no_broker():
+    """README's `bin/demo`, where nothing listens: the fake transport."""
+    needs_the_checkout_venv()
+    reason = no_network_namespace()
+    if reason:
+        pytest.skip(reason)
+    assert readme.shown('bin/demo') is None
+    command = readme.argv('bin/demo') + ['--duration', '2']
+    run = subprocess.run(
+        ['unshare', '-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh',
+         *command], cwd=readme.ROOT, capture_output=True, text=True,
+        timeout=60)
+    lines = run.stdout.splitlines()
+    assert lines and lines[0].startswith('inflight demo: broker fake, '), (
+        run.stdout, run.stderr[-3000:])
+    assert readme.shape(lines[1:2]) == readme.shape(
+        [line for line in open(readme.README)
+         if line.startswith('service (ms)')])
+    check_output(run)
+    assert not os.path.exists(workdir(lines[0]))
+
+
+def test_demo_removes_what_it_declared_on_the_broker(
+        broker_url, broker_vhost, tmp_path):
+    conf = tmp_path / 'demo.conf'
+    conf.write_text('[DEFAULT]\ntransport_url = %s\n' % broker_url)
+    run = run_demo('--config-file', str(conf))
+    assert 'broker rabbit' in run.stdout
+    check_output(run)
+    assert broker_vhost.contents() == ([], [])
+
+
+@pytest.mark.parametrize('signum, status', [(signal.SIGINT, 130),
+                                            (signal.SIGTERM, 143)],
+                         ids=['SIGINT', 'SIGTERM'])
+def test_a_demo_stopped_by_a_signal(signum, status, processes, broker_url,
+                                    broker_vhost, tmp_path):
+    """Ctrl-C or SIGTERM: the folder and the broker's queues go, the counts
+    are printed, no traceback, exit status 128 + the signal's number."""
+    needs_the_checkout_venv()
+    line = 'bin/demo --duration 30'
+    assert readme.shown(line) is None
+    conf = tmp_path / 'demo.conf'
+    conf.write_text('[DEFAULT]\ntransport_url = %s\n' % broker_url)
+    demo = processes.command(readme.argv(line) + ['--config-file', str(conf)],
+                             'demo.log', pipe_stdout=True)
+    first = read_line(demo, timeout=60)
+    assert first.startswith('inflight demo: broker rabbit, '), first
+    folder = workdir(first)
+    assert os.path.isdir(folder)
+    while not read_line(demo, timeout=30).startswith(DEMO_ROW_TOPICS):
+        pass
+    demo.send_signal(signum)
+    assert demo.wait(60) == status
+    last = demo.stdout.read().splitlines()[-1]
+    assert last.startswith('probes: ') and last.endswith(
+        '(stopped by %s)' % signal.Signals(signum).name), last
+    assert 'Traceback' not in (tmp_path / 'demo.log').read_text()
+    assert not os.path.exists(folder)
+    assert broker_vhost.contents() == ([], [])
 
 
 def test_demo_on_the_fake_transport(tmp_path):

@@ -14,6 +14,7 @@ from inflight import config
 from inflight import db
 from inflight import handover
 from inflight import opts
+from inflight.cmd import manage
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
@@ -257,3 +258,61 @@ def test_a_config_error_stays_one_line_beside_unknown_options(tmp_path):
     assert run.returncode == 2
     [line] = run.stderr.splitlines()
     assert line.startswith('nova-inflight: error: [DEFAULT] transport_url ')
+
+
+def command_conf(tmp_path, argv):
+    """`inflight ARGV` parsed, {a} and {b} in ARGV being two files."""
+    a = write(tmp_path, GOOD + '[inflight]\nsleep = 0.5\n', 'a.conf')
+    b = write(tmp_path, '[inflight]\nsleep = 0.25\n', 'b.conf')
+    conf = cfg.ConfigOpts()
+    conf.register_cli_opt(cfg.SubCommandOpt(
+        'command', handler=manage.add_command_parsers))
+    config.parse_args(conf, [arg.format(a=a, b=b) for arg in argv],
+                      'inflight')
+    return conf
+
+
+@pytest.mark.parametrize('argv', [
+    '--config-file {a} ping compute cmp1 -c 3',
+    'ping compute cmp1 -c 3 --config-file {a}',
+    'ping --config-file {a} compute cmp1 -c 3',
+    'ping compute --config-file={a} cmp1 -c 3',
+])
+def test_global_options_before_or_after_the_command(tmp_path, argv):
+    conf = command_conf(tmp_path, argv.split())
+    assert conf.command.name == 'ping'
+    assert (conf.command.service_topic, conf.command.service_host,
+            conf.command.count) == ('compute', 'cmp1', 3)
+    assert conf.inflight.sleep == 0.5 and conf.host == 'prober1'
+
+
+@pytest.mark.parametrize('argv, command', [
+    ('db sync --config-file {a} --debug', 'db'),
+    ('demo --duration 2 -d --config-file {a}', 'demo'),
+    ('--debug demo --config-file {a} --duration 2', 'demo'),
+    ('--log-file ping ping compute cmp1 --config-file {a} -d', 'ping'),
+])
+def test_every_command_takes_the_global_options(tmp_path, argv, command):
+    conf = command_conf(tmp_path, argv.split())
+    assert conf.command.name == command
+    assert conf.debug is True
+    assert conf.inflight.sleep == 0.5
+
+
+def test_config_files_keep_their_order_around_the_command(tmp_path):
+    conf = command_conf(tmp_path, '--config-file {a} ping compute cmp1 '
+                                  '--config-file {b}'.split())
+    assert conf.inflight.sleep == 0.25          # the later file wins
+    conf = command_conf(tmp_path, '--config-file {b} ping compute cmp1 '
+                                  '--config-file {a}'.split())
+    assert conf.inflight.sleep == 0.5
+
+
+def test_only_global_options_move(tmp_path):
+    assert config.global_options_first(
+        ['ping', 'compute', 'h', '-c', '3', '--json', '--config-file', 'f',
+         '--nodebug', '--', '--debug']) == [
+        '--config-file', 'f', '--nodebug', 'ping', 'compute', 'h', '-c', '3',
+        '--json', '--', '--debug']
+    with pytest.raises(SystemExit):             # argparse's usage error
+        command_conf(tmp_path, 'ping compute h --no-such-option'.split())
