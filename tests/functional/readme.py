@@ -10,7 +10,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 README = os.path.join(ROOT, 'README.md')
 PROMPT = '$ '
-_COMMAND = re.compile(r'(inflight|nova-inflight)( |$)|bin/|pip install')
+_COMMAND = re.compile(
+    r'(inflight|nova-inflight)( |$)|bin/|(\S*/bin/)?pip install|python3 -m ')
 _SHELL_BLOCKS = ('', 'console', 'sh', 'shell', 'bash')
 # The commands `pip install .` installs, and the modules they run.
 PROGRAMS = {'inflight': 'inflight.cmd.manage',
@@ -40,8 +41,8 @@ def commands(path=README):
 
     In a code block with `$ ` prompts, each prompted line is a command and
     the lines up to the next prompt its output; a code block whose every
-    line starts with inflight, nova-inflight, bin/ or pip install is a
-    block of commands; in the prose, a `code span` starting so and giving
+    line starts with inflight, nova-inflight, bin/, python3 -m or
+    [.../bin/]pip install is a block of commands; in the prose, a `code span` starting so and giving
     an option (a word starting with -) is one too.
     """
     with open(path) as f:
@@ -83,6 +84,10 @@ def argv(line, **paths):
         return [sys.executable, '-m', PROGRAMS[words[0]], *words[1:]]
     if words[0].startswith('bin/'):
         return [os.path.join(ROOT, words[0]), *words[1:]]
+    if words[0] == 'python3':
+        return [sys.executable, *words[1:]]
+    if os.path.isabs(words[0]) and os.path.exists(words[0]):
+        return words                # a command in a folder of the test's
     raise AssertionError('no way to run %r here' % line)
 
 

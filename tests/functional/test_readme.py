@@ -20,7 +20,13 @@ RUN_BY = {
     'bin/demo --duration 30': 'test_demo::test_a_demo_stopped_by_a_signal',
     'bin/run-tests': 'test_readme::test_run_tests',
     'bin/run-tests tests/unit -x': 'test_readme::test_run_tests',
-    'pip install .': 'test_readme::test_pip_install',
+    'python3 -m venv /opt/inflight': 'test_readme::test_pip_install',
+    '/opt/inflight/bin/pip install .': 'test_readme::test_pip_install',
+    '/openstack/venvs/nova/bin/pip install /path/to/inflight':
+        'test_real_nova::'
+        'test_nova_with_the_readme_step_gives_the_full_breakdown_quietly',
+    'inflight --config-file /etc/nova/nova.conf ping conductor '
+    'ctl1.example.org -c 2': 'test_readme::test_inflight_ping_of_a_hooked_service',
     'nova-inflight --config-file /etc/nova/nova.conf '
     '--config-file /etc/inflight.conf': 'test_readme::test_nova_inflight',
     'nova-inflight --config-file bad.conf':
@@ -168,27 +174,57 @@ def test_run_tests(tmp_path):
 
 
 def test_pip_install(tmp_path):
-    """`pip install .` installs both commands (into a folder of the test's
-    own, without the requirements, which this Python has)."""
-    assert readme.shown('pip install .') is None
+    """The README's two lines install both commands in a virtualenv (here
+    one of the test's own, without the requirements, which this Python
+    has: they are made visible to it)."""
+    lines = ['python3 -m venv /opt/inflight',
+             '/opt/inflight/bin/pip install .']
+    for line in lines:
+        assert readme.shown(line) is None
     source = tmp_path / 'inflight'
     shutil.copytree(readme.ROOT, source, ignore=shutil.ignore_patterns(
         '.git', '.venv', '.tox', '__pycache__', '*.egg-info', 'build',
         '.pytest_cache', '.hypothesis'))
-    target = tmp_path / 'installed'
-    done = subprocess.run(
-        [sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps',
-         '--target', str(target), '.'],
-        cwd=source, text=True, capture_output=True, timeout=300)
+    venv = tmp_path / 'opt-inflight'
+    paths = {'/opt/inflight': str(venv)}
+    done = subprocess.run(readme.argv(lines[0], **paths), cwd=source,
+                          text=True, capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    env = dict(os.environ, PYTHONPATH=str(target))
+    site, = venv.glob('lib/python*/site-packages')
+    (site / 'requirements-here.pth').write_text(
+        '\n'.join(p for p in sys.path if p.endswith('site-packages')))
+    done = subprocess.run(
+        readme.argv(lines[1], **{'/opt/inflight/bin/pip':
+                                 str(venv / 'bin' / 'pip')}) +
+        ['--quiet', '--no-deps'], cwd=source, text=True, capture_output=True,
+        timeout=300)
+    assert done.returncode == 0, done.stderr
+    env = dict(os.environ)
     for command in readme.PROGRAMS:
-        done = subprocess.run([str(target / 'bin' / command), '--version'],
+        done = subprocess.run([str(venv / 'bin' / command), '--version'],
                               cwd=tmp_path, env=env, text=True,
                               capture_output=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == metadata.version('inflight')
     where = subprocess.run(
-        [sys.executable, '-c', 'import inflight; print(inflight.__file__)'],
-        cwd=tmp_path, env=env, text=True, capture_output=True, timeout=60)
-    assert where.stdout.startswith(str(target)), where.stdout
+        [str(venv / 'bin' / 'python'), '-c',
+         'import inflight; print(inflight.__file__)'],
+        cwd=tmp_path, text=True, capture_output=True, timeout=60)
+    assert where.stdout.startswith(str(venv)), where.stdout
+
+
+def test_inflight_ping_of_a_hooked_service(processes, broker_url, services_db,
+                                           tmp_path):
+    """The check that the hook took hold: a Nova-like service with no
+    inflight code, the README's line in its configuration file."""
+    line = ('inflight --config-file /etc/nova/nova.conf ping conductor '
+            'ctl1.example.org -c 2')
+    db_url, _ = services_db
+    processes.service('threading', broker_url, 'nova', 'conductor',
+                      'ctl1.example.org', db_url, answers=('baseapi', 'hook'))
+    nova = tmp_path / 'nova.conf'
+    nova.write_text('[DEFAULT]\ntransport_url = %s\n' % broker_url)
+    done = run(line, tmp_path, **{'/etc/nova/nova.conf': str(nova)})
+    assert done.returncode == 0, done.stderr
+    assert readme.shape(done.stdout.splitlines()) == \
+        readme.shape(readme.shown(line)), done.stdout
