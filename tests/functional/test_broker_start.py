@@ -15,7 +15,14 @@ import pytest
 from harness import BrokerProxy, daemon_conf, prober_service
 from harness import received_from, stop_daemon
 
-WRONG = 'rabbit://guest:not-the-password@127.0.0.1:5672/'
+def wrong(broker_url):
+    """The test's broker, with a password it refuses."""
+    return broker_url.replace('guest:guest@', 'guest:not-the-password@')
+
+
+def masked(url):
+    return url.replace('guest:guest@', 'guest:***@').replace(
+        'guest:not-the-password@', 'guest:***@')
 
 
 def notifications(tmp_path):
@@ -32,21 +39,20 @@ def next_notification(sock, timeout=30.0):
 def test_a_refused_login_stops_the_daemon_with_one_line(
         processes, broker_url, exchange, services_db, statsd, tmp_path):
     db_url, _ = services_db
-    daemon = processes.daemon(daemon_conf(tmp_path, WRONG, exchange, db_url,
-                                          statsd.port))
+    daemon = processes.daemon(daemon_conf(tmp_path, wrong(broker_url),
+                                          exchange, db_url, statsd.port))
     assert daemon.wait(30) == 2
     lines = processes.log().splitlines()
-    assert lines == ['nova-inflight: error: the broker at '
-                     'rabbit://guest:***@127.0.0.1:5672/ refused the login: '
-                     'ACCESS_REFUSED - Login was refused using authentication '
-                     'mechanism AMQPLAIN. For details see the broker '
-                     'logfile.'], lines
+    assert lines == ['nova-inflight: error: the broker at %s refused the '
+                     'login: ACCESS_REFUSED - Login was refused using '
+                     'authentication mechanism AMQPLAIN. For details see the '
+                     'broker logfile.' % masked(broker_url)], lines
 
 
 def test_inflight_ping_with_a_refused_login_says_so_in_one_line(
         broker_url, exchange, sqlite_url, statsd, tmp_path):
-    conf = daemon_conf(tmp_path, WRONG, exchange, sqlite_url, statsd.port,
-                       probe_timeout=1)
+    conf = daemon_conf(tmp_path, wrong(broker_url), exchange, sqlite_url,
+                       statsd.port, probe_timeout=1)
     run = subprocess.run(
         [sys.executable, '-m', 'inflight.cmd.manage', '--config-file', conf,
          'ping', 'compute', 'cmp1.test', '-c', '1'],
@@ -54,15 +60,14 @@ def test_inflight_ping_with_a_refused_login_says_so_in_one_line(
     assert run.returncode == 2
     assert run.stdout == ''
     [line] = run.stderr.splitlines()
-    assert line.startswith('inflight: error: the broker at '
-                           'rabbit://guest:***@127.0.0.1:5672/ refused the '
-                           'login: ACCESS_REFUSED'), line
+    assert line.startswith('inflight: error: the broker at %s refused the '
+                           'login: ACCESS_REFUSED' % masked(broker_url)), line
 
 
 def test_a_broker_down_at_start_is_waited_for(
         processes, broker_url, exchange, services_db, statsd, tmp_path):
     db_url, _ = services_db
-    proxy = BrokerProxy(processes)
+    proxy = BrokerProxy(processes, broker_url)
     proxy.cut()
     notify = notifications(tmp_path)
     daemon = processes.daemon(
@@ -71,9 +76,8 @@ def test_a_broker_down_at_start_is_waited_for(
     # Each try tells systemd why it waits; three tries, one log line.
     for _ in range(3):
         status = next_notification(notify)
-        assert status.startswith('STATUS=Waiting for the broker at '
-                                 'rabbit://guest:***@127.0.0.1:%d/: '
-                                 % proxy.port), status
+        assert status.startswith('STATUS=Waiting for the broker at %s: '
+                                 % masked(proxy.url)), status
     assert processes.log().count('Waiting for the broker') == 1
     assert daemon.poll() is None
     proxy.restore()
@@ -87,8 +91,7 @@ def test_a_broker_down_at_start_is_waited_for(
     notify.close()
     log = processes.log()
     assert 'Traceback' not in log and 'ERROR' not in log
-    assert 'The broker at rabbit://guest:***@127.0.0.1:%d/ answers' % (
-        proxy.port) in log
+    assert 'The broker at %s answers' % masked(proxy.url) in log
 
 
 def probing(processes, url, exchange, db_url, statsd, tmp_path):
@@ -105,7 +108,7 @@ def test_sigterm_while_waiting_for_the_broker_exits_cleanly(
         when, processes, broker_url, exchange, services_db, statsd, tmp_path):
     """At start, or in a new worker after SIGHUP, which connects afresh."""
     db_url, _ = services_db
-    proxy = BrokerProxy(processes)
+    proxy = BrokerProxy(processes, broker_url)
     if when == 'at start':
         proxy.cut()
         daemon = processes.daemon(daemon_conf(tmp_path, proxy.url, exchange,
@@ -129,7 +132,7 @@ def test_sighup_with_a_refused_login_goes_on_with_the_last_valid(
     daemon = probing(processes, broker_url, exchange, db_url, statsd,
                      tmp_path)
     name = prober_service(exchange)
-    daemon_conf(tmp_path, WRONG, exchange, db_url, statsd.port)
+    daemon_conf(tmp_path, wrong(broker_url), exchange, db_url, statsd.port)
     daemon.send_signal(signal.SIGHUP)
     processes.wait_for_log(statsd, 'goes on with the last valid configuration')
     received = statsd.total('inflight.%s.received' % name)
@@ -138,8 +141,8 @@ def test_sighup_with_a_refused_login_goes_on_with_the_last_valid(
     stop_daemon(daemon, statsd)
     log = processes.log()
     assert ('The configuration files are not valid, so this worker goes on '
-            'with the last valid configuration: the broker at '
-            'rabbit://guest:***@127.0.0.1:5672/ refused the login') in log
+            'with the last valid configuration: the broker at %s refused the '
+            'login' % masked(broker_url)) in log
     assert 'Traceback' not in log
     assert 'not-the-password' not in log
 
@@ -147,7 +150,7 @@ def test_sighup_with_a_refused_login_goes_on_with_the_last_valid(
 def test_sighup_while_waiting_reads_the_files_again(
         processes, broker_url, exchange, services_db, statsd, tmp_path):
     db_url, _ = services_db
-    proxy = BrokerProxy(processes)
+    proxy = BrokerProxy(processes, broker_url)
     proxy.cut()
     daemon = processes.daemon(daemon_conf(tmp_path, proxy.url, exchange,
                                           db_url, statsd.port))
@@ -178,24 +181,25 @@ def broker_user(broker_url):
         subprocess.run([ctl, '-q', *args], check=True, capture_output=True,
                        timeout=60)
     run('add_user', name, password)
-    run('set_permissions', '-p', '/', name, '.*', '.*', '.*')
+    vhost = broker_url.rpartition('/')[2] or '/'
+    run('set_permissions', '-p', vhost, name, '.*', '.*', '.*')
     yield name, password, run
     run('delete_user', name)
 
 
 def test_a_password_changed_on_the_broker_stops_the_daemon(
-        processes, broker_user, exchange, services_db, statsd, tmp_path):
+        processes, broker_url, broker_user, exchange, services_db, statsd,
+        tmp_path):
     """No configuration is left that the broker takes: exit, not a loop."""
     db_url, _ = services_db
     name, password, rabbitmqctl = broker_user
-    url = 'rabbit://%s:%s@127.0.0.1:5672/' % (name, password)
+    url = broker_url.replace('guest:guest@', '%s:%s@' % (name, password))
     daemon = probing(processes, url, exchange, db_url, statsd, tmp_path)
     rabbitmqctl('change_password', name, uuid.uuid4().hex)
     daemon.send_signal(signal.SIGHUP)     # a new worker logs in afresh
     assert daemon.wait(30) == 1
     log = processes.log()
-    assert log.count('nova-inflight cannot go on and stops: the broker at '
-                     'rabbit://%s:***@127.0.0.1:5672/ refused the login'
-                     % name) == 1
+    assert log.count('nova-inflight cannot go on and stops: the broker at %s '
+                     'refused the login' % url.replace(password, '***')) == 1
     assert 'Traceback' not in log and password not in log
     assert 'goes on with the last valid' not in log   # it is that one
