@@ -1,10 +1,14 @@
 """A probed service for the benchmarks, in a process of its own.
 
     probed.py CONFIG_FILE TOPIC HOST [--mode threading|eventlet]
+              [--endpoint mixin|hook|none]
 
 One RPC server on `TOPIC.HOST` with two endpoints side by side:
 
-* inflight's `InflightEndpoint` (the mixin's endpoint), which answers probes;
+* inflight's `InflightEndpoint`, which answers probes: appended by hand
+  (`--endpoint mixin`, the default), or by the hook, as in a service whose
+  code is unchanged (`hook`: the process builds a notifier with the driver
+  `inflight` before its RPC server, as Nova does); `none`: no endpoint;
 * `Echo`, the bare baseline: an endpoint that does nothing but cast the
   message straight back to the sender, as a result of the same shape and on
   the same topic as the mixin's (`inflight.<reply host>`).
@@ -98,13 +102,19 @@ def main():
     parser.add_argument('host')
     parser.add_argument('--mode', choices=['threading', 'eventlet'],
                         default='threading')
+    parser.add_argument('--endpoint', choices=['mixin', 'hook', 'none'],
+                        default='mixin')
     args = parser.parse_args()
 
     conf = cfg.CONF   # oslo.messaging reads it, as in a Nova service
     conf(['--config-file', args.config_file], project='inflight-bench')
     transport = oslo_messaging.get_rpc_transport(conf)
-    endpoints = [mixin.InflightEndpoint(args.host, transport),
-                 Echo(args.host, transport)]
+    endpoints = [Echo(args.host, transport)]
+    if args.endpoint == 'mixin':
+        endpoints.insert(0, mixin.InflightEndpoint(args.host, transport))
+    elif args.endpoint == 'hook':
+        oslo_messaging.Notifier(
+            oslo_messaging.get_notification_transport(conf), driver='inflight')
     server = oslo_messaging.get_rpc_server(
         transport, oslo_messaging.Target(topic=args.topic, server=args.host),
         endpoints)
