@@ -116,13 +116,14 @@ def notify_systemd(state):
         LOG.debug('Could not notify systemd: %s', e)
 
 
-def remove(conf, queues=(), exchanges=(), if_empty=False):
+def remove(conf, queues=(), exchanges=(), if_empty=False, if_unused=True):
     """Delete `queues` then `exchanges` on conf's broker, best effort.
 
     Only what nothing uses goes: a queue without consumers (and, with
     `if_empty`, without messages), an exchange without bindings; so a name
     shared with a running service is left to it. Names already gone are
-    fine.
+    fine. `if_unused=False` deletes the queues whatever: for a queue of
+    the caller's own, whose consumer the broker may not have let go yet.
     """
     url = oslo_messaging.TransportURL.parse(conf)
     if url.transport not in RABBIT_DRIVERS or not (queues or exchanges):
@@ -135,7 +136,7 @@ def remove(conf, queues=(), exchanges=(), if_empty=False):
                     virtual_host=url.virtual_host or '/',
                     transport='pyamqp', connect_timeout=5) as connection:
                 connection.connect()
-                _delete(connection, queues, exchanges, if_empty)
+                _delete(connection, queues, exchanges, if_empty, if_unused)
                 return
         except (OSError, kombu_exceptions.KombuError, amqp.AMQPError) as e:
             LOG.debug('Could not remove %s from %s:%s: %s',
@@ -143,8 +144,9 @@ def remove(conf, queues=(), exchanges=(), if_empty=False):
                       host.port or 5672, e)
 
 
-def _delete(connection, queues, exchanges, if_empty):
-    deletes = [(name, 'queue_delete', dict(if_unused=True, if_empty=if_empty))
+def _delete(connection, queues, exchanges, if_empty, if_unused):
+    deletes = [(name, 'queue_delete',
+                dict(if_unused=if_unused, if_empty=if_empty))
                for name in queues]
     deletes += [(name, 'exchange_delete', dict(if_unused=True))
                 for name in exchanges]

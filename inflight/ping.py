@@ -143,13 +143,13 @@ def run(conf, topic, host, count, interval, method=None, as_json=False,
         os._exit(1)   # the driver goes on retrying in threads of its own
     service = db.Service(None, host, None, topic, None, None)
     name = '%s.%s' % (topic, host)
-    if not as_json:
-        print('INFLIGHT %s: %d probes, sleep %.3g s, timeout %.3g s, '
-              'exchange %s' % (name, count, conf.inflight.sleep,
-                               conf.inflight.probe_timeout,
-                               conf.control_exchange), file=out)
     results = []
     try:
+        if not as_json:
+            print('INFLIGHT %s: %d probes, sleep %.3g s, timeout %.3g s, '
+                  'exchange %s' % (name, count, conf.inflight.sleep,
+                                   conf.inflight.probe_timeout,
+                                   conf.control_exchange), file=out)
         for seq in range(1, count + 1):
             started = time.monotonic()
             runner.send([service])
@@ -176,7 +176,10 @@ def run(conf, topic, host, count, interval, method=None, as_json=False,
         server.stop()
         server.wait()
         transport.cleanup()
-        broker.remove(conf, ['%s.%s' % (rpcapi.TOPIC, reply_host)])
+        # This run's own queue (its pid in the name): gone, even if the
+        # broker has not yet let go of the consumer just closed.
+        broker.remove(conf, ['%s.%s' % (rpcapi.TOPIC, reply_host)],
+                      if_unused=False)
     summary = summarise(results)
     if as_json:
         json.dump({'topic': topic, 'host': host, 'probes': results,

@@ -277,3 +277,19 @@ def test_inflight_ping_into_a_pipe_closed_early_ends_quietly(
     proc.stdout.close()                   # as head does after one line
     assert proc.wait(60) == 1
     assert proc.stderr.read() == ''
+
+
+def test_inflight_ping_into_a_pipe_already_closed_leaves_nothing(
+        broker_url, broker_vhost, exchange, tmp_path):
+    """`inflight ping ... | a-command-that-failed`: its queue goes all the
+    same, though not a line could be printed."""
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'inflight.cmd.manage', '--config-file',
+         ping_conf(tmp_path, broker_url, exchange), 'ping', 'compute',
+         'nothing.test', '-c', '2', '-i', '0.1'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()                   # before anything was printed
+    assert proc.wait(60) == 1
+    assert proc.stderr.read() == ''
+    queues, _ = broker_vhost.contents()
+    assert 'inflight.pinger.test.ping-%d' % proc.pid not in queues, queues
