@@ -165,7 +165,7 @@ def pinger_main(config_file):
             metrics.NullMetrics(), reply_host, conf.inflight.sleep,
             conf.inflight.probe_timeout,
             methods.MethodBook({TOPIC: 'inflight'}),
-            on_outcome=[lambda service, kind, t: outcomes.put(t)])
+            on_outcome=[lambda service, kind, t, state: outcomes.put(t)])
         probes = []
         for seq in range(1, int(count) + 1):
             host = hosts[(seq - 1) % len(hosts)]
