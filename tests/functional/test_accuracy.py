@@ -53,11 +53,11 @@ import oslo_messaging
 import pytest
 
 from harness import BrokerProxy, read_line
+from inflight import broker
 from inflight import config
 from inflight import db
 from inflight import methods
 from inflight import metrics
-from inflight import ping
 from inflight import prober
 from inflight import rpcapi
 from inflight.timings import PHASES
@@ -202,7 +202,7 @@ def pinger_main(config_file):
     server.stop()
     server.wait()
     transport.cleanup()
-    ping._delete_queue(conf, '%s.%s' % (rpcapi.TOPIC, reply_host))
+    broker.remove(conf, ['%s.%s' % (rpcapi.TOPIC, reply_host)])
 
 
 # --- Comparing ---------------------------------------------------------------
