@@ -290,7 +290,7 @@ class RPCBench:
 
     # -- the two kinds of message -----------------------------------------
 
-    def _outcome(self, service, kind, timings):
+    def _outcome(self, service, kind, timings, state):
         """Prober on_outcome: a probe ended (received, or lost: None)."""
         if timings is None:
             self.lost += 1      # fails the run it happened in

@@ -50,7 +50,7 @@ class DeafWatch:
     def is_deaf(self, service):
         return (service.topic, service.host) in self._deaf
 
-    def outcome(self, service, kind, timings):
+    def outcome(self, service, kind, timings, state=None):
         """A probe's end, as the prober reports it (timings None: lost)."""
         if timings is None:
             self.lost(service)

@@ -10,7 +10,8 @@ loads this module's `Driver` when it builds its notifier: Nova does so in
 every RPC server the process makes through `oslo_messaging.get_rpc_server`
 answers inflight probes: an `InflightEndpoint` on the server's own host
 (its target's `server`), sending results back on the server's own
-transport. The driver itself sends no notification anywhere.
+transport, with what the server's executor was doing as it took each probe
+(inflight.state). The driver itself sends no notification anywhere.
 
 If this oslo.messaging is not one the hook knows, the service starts as
 before, answering no inflight probe, and logs one warning. Removing the

@@ -147,11 +147,13 @@ class Metrics:
         """Count one result that came back after its probe was counted lost."""
         self._count(services, 'late')
 
-    def received(self, service, timings, clock_offset=None):
+    def received(self, service, timings, clock_offset=None, state=None):
         """The timings (sent in ms) of one probe that came back.
 
         A phase that the probe's kind does not measure (None) is not sent;
-        the clock offset (s), where known, goes as the gauge clock_offset (ms).
+        the clock offset (s), where known, goes as the gauge clock_offset
+        (ms); the service's figures (the result's state), where it gave
+        them, as one gauge each (executor_busy, ...), in the same packet.
         """
         def fill(pipe):
             for phase, seconds in timings._asdict().items():
@@ -161,6 +163,8 @@ class Metrics:
             if clock_offset is not None:
                 pipe.gauge(self.name(service, 'clock_offset'),
                            clock_offset * 1000.0)
+            for name, count in sorted((state or {}).items()):
+                pipe.gauge(self.name(service, name), count)
         self._send(fill)
 
     def deaf(self, service, deaf):

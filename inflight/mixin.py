@@ -16,6 +16,7 @@ import oslo_messaging
 
 from inflight import probe as probe_msg
 from inflight import rpcapi
+from inflight import state as service_state
 
 LOG = logging.getLogger(__name__)
 
@@ -69,7 +70,8 @@ class InflightEndpoint:
             return self._api
 
     def serve(self, server):
-        """The RPC server this endpoint answers on."""
+        """The RPC server this endpoint answers on: its executor's figures
+        then go with every result (inflight.state)."""
         self.server = server
 
     def inflight_ignore_errors(self, ctxt, probe):
@@ -78,6 +80,9 @@ class InflightEndpoint:
 
     def inflight(self, ctxt, probe):
         """Take a probe and return at once; the measurement runs apart."""
+        # What the service looks like as it takes the probe (a few
+        # microseconds, before t1: none of it counts in the service's time).
+        state = service_state.read(self.server, self.mode)
         received_at = self.clock()
         started = time.monotonic()
         try:
@@ -96,7 +101,8 @@ class InflightEndpoint:
         self._count('accepted')
         sleep = min(probe.sleep, self.max_sleep)
         try:
-            self._spawn(self._measure, probe, sleep, received_at, started)
+            self._spawn(self._measure, probe, sleep, received_at, started,
+                        state)
         except Exception:
             self._sleepers.release()
             LOG.exception('Could not start the sleeper for probe %s', probe.id)
@@ -105,10 +111,11 @@ class InflightEndpoint:
         with self._api_lock:
             self.counts[outcome] += 1
 
-    def _measure(self, probe, sleep, received_at, started):
+    def _measure(self, probe, sleep, received_at, started, state):
         """Sleep, see how late we woke, and cast the result to the prober."""
         try:
-            error = self._sleep_and_reply(probe, sleep, received_at, started)
+            error = self._sleep_and_reply(probe, sleep, received_at, started,
+                                          state)
             if error is not None:
                 # One line, out of the except clause: no traceback in the
                 # service's log for a broker that went away.
@@ -117,13 +124,13 @@ class InflightEndpoint:
         finally:
             self._sleepers.release()
 
-    def _sleep_and_reply(self, probe, sleep, received_at, started):
+    def _sleep_and_reply(self, probe, sleep, received_at, started, state):
         """The measurement itself; the error that stopped it, or None."""
         try:
             self._sleep(sleep)
             slept = time.monotonic() - started
             result = probe_msg.Result(probe.id, self.host, received_at,
-                                      self.clock(), sleep, slept)
+                                      self.clock(), sleep, slept, state)
             self._results_api().inflight_result({}, probe.reply_host, result)
         except Exception as e:  # noqa: BLE001 - the broker, most likely
             return e
@@ -136,6 +143,9 @@ class InflightMixin:
     The manager needs `self.host`. Its endpoint is appended to
     `self.additional_endpoints`, which Nova's service adds to its RPC server.
     Override the class attributes, or `inflight_transport()`, to tune it.
+    The manager never sees that server: where the service makes it,
+    `manager.inflight_endpoint.serve(server)` gives the results the
+    executor's figures too (inflight.state).
     """
 
     inflight_max_sleep = 5.0

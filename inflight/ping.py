@@ -70,8 +70,23 @@ def summarise(outcomes):
 def _line(outcome):
     if outcome.get('lost'):
         return 'seq=%d lost (no answer within the timeout)' % outcome['seq']
-    return 'seq=%d %-20s %s ms' % (outcome['seq'], outcome['kind'], ' '.join(
+    line = 'seq=%d %-20s %s ms' % (outcome['seq'], outcome['kind'], ' '.join(
         '%s=%.2f' % (p, outcome[p]) for p in timings.PHASES if p in outcome))
+    return ' '.join([line] + figures(outcome.get('state') or {}))
+
+
+def figures(state):
+    """The service's figures (a result's state) as a probe's line shows
+    them: busy=2/64 waiting=0 hub_timers=57 hub_listeners=3."""
+    words = []
+    if 'executor_busy' in state:
+        words.append('busy=%d/%s' % (state['executor_busy'],
+                                     state.get('executor_max', '?')))
+    if 'executor_waiting' in state:
+        words.append('waiting=%d' % state['executor_waiting'])
+    words += ['%s=%d' % (name, state[name])
+              for name in ('hub_timers', 'hub_listeners') if name in state]
+    return words
 
 
 def _report(name, summary, out):
@@ -156,7 +171,7 @@ def run(conf, topic, host, count, interval, method=None, as_json=False,
             while True:
                 runner.expire()
                 try:
-                    _, kind, t = outcomes.get(timeout=0.05)
+                    _, kind, t, state = outcomes.get(timeout=0.05)
                     break
                 except queue.Empty:
                     continue
@@ -164,6 +179,8 @@ def run(conf, topic, host, count, interval, method=None, as_json=False,
             if t is not None:
                 outcome.update((p, v * 1000.0) for p, v in t._asdict().items()
                                if v is not None)
+            if state:
+                outcome['state'] = state
             results.append(outcome)
             if not as_json:
                 print(_line(outcome), file=out, flush=True)

@@ -3,6 +3,11 @@
 Both are plain dicts (oslo.messaging serialises them as JSON). Readers go
 through `parse_probe` / `parse_result`, which raise `MalformedMessage`
 instead of letting a bad field reach the arithmetic.
+
+A result may carry `state`: what the service looked like when it took the
+probe (inflight.state), a mapping of STATE names to counts. A result
+without it is valid; names it does not know are left out, so that a
+service with more figures than its prober knows still gives its timings.
 """
 
 import collections
@@ -16,7 +21,16 @@ _HOST = re.compile(r'[!-~]+')
 Probe = collections.namedtuple('Probe', 'id sent_at sleep reply_host')
 
 Result = collections.namedtuple(
-    'Result', 'id host received_at replied_at requested_sleep slept')
+    'Result', 'id host received_at replied_at requested_sleep slept state',
+    defaults=(None,))
+
+# What a result's `state` may hold (see inflight.state for their meaning).
+STATE = ('executor_busy', 'executor_max', 'executor_waiting', 'hub_timers',
+         'hub_listeners')
+# The largest count believed: beyond it, the figure is a bug, not a service.
+MAX_COUNT = 10 ** 7
+_STATE_NAME = re.compile(r'[a-z][a-z0-9_]{0,63}')
+_MAX_STATE_NAMES = 32
 
 
 class MalformedMessage(ValueError):
@@ -66,4 +80,30 @@ def parse_result(message):
     result = _parse(message, Result, (str, str, float, float, float, float))
     if result.slept < 0 or result.requested_sleep < 0:
         raise MalformedMessage('negative sleep')
-    return result
+    return result._replace(state=_state(message.get('state')))
+
+
+def _state(state):
+    """The known figures of a result's `state` (None if it has none)."""
+    if state is None:
+        return None
+    if not isinstance(state, dict) or len(state) > _MAX_STATE_NAMES:
+        raise MalformedMessage("'state' is not a mapping of a few figures")
+    figures = {}
+    for name, count in state.items():
+        if not isinstance(name, str) or not _STATE_NAME.fullmatch(name):
+            raise MalformedMessage("'state' has a figure named %s"
+                                   % _short(name))
+        if (isinstance(count, bool) or not isinstance(count, int) or
+                not 0 <= count <= MAX_COUNT):
+            raise MalformedMessage("'state' %s is not a count: %s"
+                                   % (name, _short(count)))
+        if name in STATE:
+            figures[name] = count
+    return figures or None
+
+
+def _short(value):
+    """A value as a log line may quote it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + '...'

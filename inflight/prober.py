@@ -33,8 +33,10 @@ CAST_THREADS = 4
 class Prober:
     """Probes services through `api_for(topic)` and reports to `metrics`.
 
-    `on_outcome(service, kind, timings)` callables hear of every probe's
-    end: `kind` the name of the last kind tried, `timings` None when lost.
+    `on_outcome(service, kind, timings, state)` callables hear of every
+    probe's end: `kind` the name of the last kind tried, `timings` None when
+    lost, `state` what the service looked like when it took the probe (the
+    result's figures, inflight.state) or None.
     """
 
     def __init__(self, api_for, metrics, reply_host, sleep, timeout,
@@ -148,18 +150,18 @@ class Prober:
         self._metrics.lost([out.service])
         LOG.debug('Probe to %s.%s lost', out.service.topic, out.service.host)
         for listener in self._on_outcome:
-            listener(out.service, out.kinds[out.step].name, None)
+            listener(out.service, out.kinds[out.step].name, None, None)
 
-    def _received(self, out, breakdown, clock_offset=None):
+    def _received(self, out, breakdown, clock_offset=None, state=None):
         kind = out.kinds[out.step].name
         if self.methods.answered(out.service, kind, out.plan):
             self._metrics.method(out.service, kind, probes.ORDER)
         self._count(received=1)
-        self._metrics.received(out.service, breakdown, clock_offset)
+        self._metrics.received(out.service, breakdown, clock_offset, state)
         LOG.debug('%s probe of %s.%s: %s', kind, out.service.topic,
                   out.service.host, breakdown)
         for listener in self._on_outcome:
-            listener(out.service, kind, breakdown)
+            listener(out.service, kind, breakdown, state)
 
     def receive(self, message):
         """Account for one inflight result; its Timings, or None if not ours."""
@@ -184,7 +186,7 @@ class Prober:
             return None
         breakdown, offset = self.offsets.correct(
             out.service, timings.breakdown(out.sent_at, result, back_at))
-        self._received(out, breakdown, offset)
+        self._received(out, breakdown, offset, result.state)
         return breakdown
 
     def expire(self):

@@ -44,12 +44,13 @@ class Processes:
 
     def service(self, mode, broker_url, exchange, topic, host, db_url,
                 answers=('mixin',), rpc_ping=False, clock_offset=0.0,
-                pool_size=None, hog=None, switch_interval=None):
+                pool_size=None, hog=None, switch_interval=None,
+                log_arrivals=False):
         """Start probed_service.py (see its options) and wait for READY.
 
         `pool_size` sets its executor_thread_pool_size (1: one message at a
-        time); `hog` and `switch_interval` are its --hog and
-        --switch-interval."""
+        time); `hog`, `switch_interval` and `log_arrivals` are its --hog,
+        --switch-interval and --log-arrivals."""
         conf = self.tmp_path / ('%s.conf' % host)
         log = self.tmp_path / ('%s.log' % host)
         conf.write_text(
@@ -64,6 +65,8 @@ class Processes:
             options += ['--hog', str(hog)]
         if switch_interval is not None:
             options += ['--switch-interval', str(switch_interval)]
+        if log_arrivals:
+            options.append('--log-arrivals')
         proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, 'probed_service.py'), mode,
              str(conf), topic, host, '--db', db_url,

@@ -2,6 +2,7 @@
 
     probed_service.py MODE CONFIG_FILE TOPIC HOST [--db URL] [--answers ...]
                       [--hog SECONDS] [--switch-interval SECONDS]
+                      [--log-arrivals]
 
 MODE `eventlet` monkey-patches first and puts InflightMixin on its manager,
 as a Nova manager would; MODE `threading` appends an InflightEndpoint to its
@@ -14,7 +15,11 @@ stops on SIGTERM.
 
 For the accuracy tests: the manager's `slow(seconds)` holds its RPC worker
 that long (a backlog, when the config file sets executor_thread_pool_size
-= 1), then writes `SLOW <time.time()>` to stderr. With --hog D, each
+= 1), then writes `SLOW <time.time()>` to stderr. Its `hold(gate)` prints
+`HOLDING <gate>` and holds its worker until the file `gate`, or `all` in
+the same folder, exists; then it prints `RELEASED <gate>`. Every inflight
+endpoint is told its RPC server (InflightEndpoint.serve), as the README
+says, so that its results carry the executor's figures. With --hog D, each
 SIGUSR2 turns starving on (it prints `HOGGING`) or off again (`RESTING`):
 while on, on each probe it takes, once the sleeper is started, a
 greenthread (eventlet) or thread (threading) spins without yielding until
@@ -36,6 +41,7 @@ else:
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import signal  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -65,6 +71,25 @@ class Manager:
         write `SLOW <time.time() at the end>` to stderr."""
         time.sleep(seconds)
         print('SLOW %.6f' % time.time(), file=sys.stderr, flush=True)
+
+    def hold(self, ctxt, gate):
+        """Hold the RPC worker until the file `gate` (or `all` beside it)
+        exists."""
+        say('HOLDING %s' % gate)
+        every = os.path.join(os.path.dirname(gate), 'all')
+        while not (os.path.exists(gate) or os.path.exists(every)):
+            time.sleep(0.01)
+        say('RELEASED %s' % gate)
+
+
+_saying = threading.Lock()
+
+
+def say(line):
+    """Print one whole line, whichever threads print at once."""
+    with _saying:
+        sys.stdout.write(line + '\n')
+        sys.stdout.flush()
 
 
 class ComputeManager(mixin.InflightMixin, Manager):
@@ -134,6 +159,10 @@ def main():
                              'seconds from the taking of each probe')
     parser.add_argument('--switch-interval', type=float, default=None,
                         help='sys.setswitchinterval, in seconds')
+    parser.add_argument('--log-arrivals', action='store_true',
+                        help='log each message as the RPC server hands it '
+                             'to its executor (oslo.messaging\'s DEBUG line '
+                             '"Poll the incoming message ...")')
     args = parser.parse_args()
     # What a service would log at WARNING and above (ERRORs and tracebacks
     # included), as in a real service's log file.
@@ -142,6 +171,9 @@ def main():
     # And what it says of messages it cannot dispatch, down to DEBUG
     # ("Method ... not found"), so that tests can count those.
     logging.getLogger('oslo_messaging.rpc.server').setLevel(logging.DEBUG)
+    if args.log_arrivals:
+        logging.getLogger('oslo_messaging._drivers.amqpdriver').setLevel(
+            logging.DEBUG)
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval)
 
@@ -189,6 +221,9 @@ def main():
     server = oslo_messaging.get_rpc_server(
         transport, oslo_messaging.Target(topic=args.topic, server=args.host),
         endpoints)
+    for endpoint in endpoints:
+        if isinstance(endpoint, mixin.InflightEndpoint):
+            endpoint.serve(server)
     server.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())

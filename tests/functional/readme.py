@@ -91,7 +91,14 @@ def argv(line, **paths):
     raise AssertionError('no way to run %r here' % line)
 
 
+# A service's figures on inflight ping's lines (busy=2/64 waiting=0
+# hub_timers=57): counts that change from run to run, as timings do.
+_FIGURE = re.compile(r'\b(busy|waiting|hub_timers|hub_listeners)=\d+')
+
+
 def shape(lines):
-    """Lines compared for shape: each decimal number N.N, blanks as one."""
-    return [' '.join(re.sub(r'\d+\.\d+', 'N.N', line).split())
+    """Lines compared for shape: each decimal number N.N, the count of each
+    of a service's figures N (busy=N/64), blanks as one."""
+    return [' '.join(_FIGURE.sub(r'\1=N', re.sub(r'\d+\.\d+', 'N.N',
+                                                  line)).split())
             for line in lines]

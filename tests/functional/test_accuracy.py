@@ -53,11 +53,11 @@ import oslo_messaging
 import pytest
 
 from harness import BrokerProxy, read_line
+from inflight import broker
 from inflight import config
 from inflight import db
 from inflight import methods
 from inflight import metrics
-from inflight import ping
 from inflight import prober
 from inflight import rpcapi
 from inflight.timings import PHASES
@@ -165,7 +165,7 @@ def pinger_main(config_file):
             metrics.NullMetrics(), reply_host, conf.inflight.sleep,
             conf.inflight.probe_timeout,
             methods.MethodBook({TOPIC: 'inflight'}),
-            on_outcome=[lambda service, kind, t: outcomes.put(t)])
+            on_outcome=[lambda service, kind, t, state: outcomes.put(t)])
         probes = []
         for seq in range(1, int(count) + 1):
             host = hosts[(seq - 1) % len(hosts)]
@@ -202,7 +202,7 @@ def pinger_main(config_file):
     server.stop()
     server.wait()
     transport.cleanup()
-    ping._delete_queue(conf, '%s.%s' % (rpcapi.TOPIC, reply_host))
+    broker.remove(conf, ['%s.%s' % (rpcapi.TOPIC, reply_host)])
 
 
 # --- Comparing ---------------------------------------------------------------

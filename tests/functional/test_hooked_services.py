@@ -42,6 +42,16 @@ def test_a_hooked_service_gives_the_full_breakdown_quietly(
         assert len(statsd.values('inflight.%s.%s' % (hooked, phase))) >= 5
     assert statsd.values('inflight.%s.to_service' % plain) == []
     assert len(statsd.values('inflight.%s.round_trip' % plain)) >= 5
+    # The hook told its endpoint the RPC server: what its executor was
+    # doing comes with each result (oslo.messaging's default pool of 64).
+    received = len(statsd.values('inflight.%s.in_service' % hooked))
+    assert statsd.values('inflight.%s.executor_max' % hooked) == \
+        [64.0] * received
+    assert len(statsd.values('inflight.%s.executor_busy' % hooked)) == \
+        received
+    assert len(statsd.values('inflight.%s.hub_timers' % hooked)) == (
+        received if mode == 'eventlet' else 0)
+    assert statsd.values('inflight.%s.executor_max' % plain) == []
     # Learnt on the first answer each, and without a lost probe.
     assert statsd.total('inflight.%s.lost' % hooked) == 0
     assert statsd.total('inflight.%s.lost' % plain) == 0

@@ -105,6 +105,20 @@ def test_nova_with_the_readme_step_gives_the_full_breakdown_quietly(
             assert len(values) >= COUNT, (service, phase)
         # The service slept as asked (0.1 s), in its own event loop.
         assert min(statsd.values(name + '.in_service')) >= 100.0 - 1.0
+        # What its RPC server was doing came with each result: an idle Nova
+        # has its pool's workers free and nothing waiting.
+        received = len(statsd.values(name + '.in_service'))
+        pool = statsd.values(name + '.executor_max')
+        assert len(pool) == received and len(set(pool)) == 1, pool
+        busy = statsd.values(name + '.executor_busy')
+        assert len(busy) == received and max(busy) < pool[0], busy
+        assert statsd.values(name + '.executor_waiting') == [0.0] * received
+        timers = statsd.values(name + '.hub_timers')
+        assert len(timers) == (received if mode == 'eventlet' else 0)
+        print('%s nova-%s: executor busy at most %d of %d, hub timers %s'
+              % (mode, service[0], max(busy), pool[0],
+                 '%d to %d' % (min(timers), max(timers)) if timers else
+                 'none (threads)'))
         print('%s nova-%s: in_service median %.1f ms, overhead median '
               '%.2f ms, to_service median %.2f ms' % (
                   mode, service[0], statistics.median(statsd.values(

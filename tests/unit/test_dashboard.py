@@ -17,6 +17,7 @@ import pytest
 from inflight import db
 from inflight import metrics
 from inflight import opts
+from inflight import probe
 from inflight import probes
 from inflight import timings
 
@@ -75,16 +76,18 @@ def emitted():
     try:
         sink.sent([SERVICE])
         sink.received(SERVICE, timings.Timings(*[0.001] * len(timings.PHASES)),
-                      clock_offset=-0.002)
+                      clock_offset=-0.002,
+                      state={name: 1 for name in probe.STATE})
         sink.lost([SERVICE])
         sink.late([SERVICE])
         sink.deaf(SERVICE, True)
         sink.method(SERVICE, probes.ORDER[0], probes.ORDER)
         # One counter for each call, a timer for each phase, the clock
-        # offset (two lines: a negative gauge is set from 0), the deaf gauge
-        # and a method gauge for each kind.
-        return _receive(sock, 4 + len(timings.PHASES) + 2 + 1 +
-                        len(probes.ORDER))
+        # offset (two lines: a negative gauge is set from 0), a gauge for
+        # each of the service's figures, the deaf gauge and a method gauge
+        # for each kind.
+        return _receive(sock, 4 + len(timings.PHASES) + 2 +
+                        len(probe.STATE) + 1 + len(probes.ORDER))
     finally:
         sock.close()
         if sink._client is not None:    # Metrics has no close() of its own
@@ -336,7 +339,7 @@ def test_every_phase_and_counter_is_plotted(series):
                    for names in by_panel.values()), phase
     for counter in COUNTERS:
         assert 'stats_counts.%s.%s' % (base, counter) in plotted, counter
-    for gauge in ('deaf', 'clock_offset') + tuple(
+    for gauge in ('deaf', 'clock_offset') + probe.STATE + tuple(
             'method.' + k for k in probes.ORDER):
         assert 'stats.gauges.%s.%s' % (base, gauge) in plotted, gauge
 

@@ -199,7 +199,7 @@ def run_nova(refresh_interval, seconds, stops_at=None):
     probes = prober.Prober(
         lambda topic: api, sent, 'prober1', SLEEP, TIMEOUT,
         methods.MethodBook({'compute': 'inflight'}),
-        on_outcome=[watch.outcome, lambda service, kind, timings:
+        on_outcome=[watch.outcome, lambda service, kind, timings, state:
                     losses.append((clock.now, watch.is_deaf(service)))],
         clock=clock, monotonic=clock, executor=Inline())
     m = manager.InflightManager(conf, probes, services, nova, clock=clock,

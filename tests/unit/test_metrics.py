@@ -47,6 +47,20 @@ def test_one_result_is_one_pipeline(statsd):
         'p.compute.cmp1.%s' % leaf for leaf in timings.PHASES + ('received',)]
 
 
+def test_the_services_figures_go_as_gauges_with_its_timings(statsd):
+    m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
+    m.received(CMP1, ALL_PHASES, state={
+        'executor_busy': 2, 'executor_max': 64, 'executor_waiting': 0,
+        'hub_timers': 57})
+    statsd.wait_for(lambda got: len(got) == 7 + 4)
+    assert len(statsd.packets) == 1
+    assert [(n, v, k) for n, v, k in statsd.metrics if k == 'g'] == [
+        ('p.compute.cmp1.executor_busy', 2.0, 'g'),
+        ('p.compute.cmp1.executor_max', 64.0, 'g'),
+        ('p.compute.cmp1.executor_waiting', 0.0, 'g'),
+        ('p.compute.cmp1.hub_timers', 57.0, 'g')]
+
+
 HOSTILE = ['cmp:1', 'cmp|ms', 'cmp@2', 'cmp\n3:1|c', 'cmp 4', 'cmp.5.dc',
            'cmp-6_ok', 'cømp7', '計算8', '']
 

@@ -112,11 +112,11 @@ class Harness:
     def outcome(self):
         return self.outcomes.get(timeout=10)
 
-    def answer_last_cast(self, received_after=0.25, slept=1.1):
+    def answer_last_cast(self, received_after=0.25, slept=1.1, state=None):
         host, sent = self.api.casts[-1]
         result = probe.Result(sent.id, host, sent.sent_at + received_after,
                               sent.sent_at + received_after + slept, 1.0,
-                              slept)
+                              slept, state)
         return self.prober.receive(result._asdict())
 
     def expire_all(self):
@@ -142,7 +142,7 @@ def test_a_result_is_timed_and_counted_received(harness, statsd):
     # Same clocks as far as this probe can tell: the legs stay as read.
     assert t.to_service == pytest.approx(0.25)
     assert t.from_service == pytest.approx(0.15)
-    assert h.outcome() == (CMP1, 'inflight', t)
+    assert h.outcome() == (CMP1, 'inflight', t, None)
     assert h.prober.counts == collections.Counter(sent=1, received=1)
     statsd.wait_for(lambda m: statsd.values(
         'inflight.compute.cmp1.method.inflight') == [1])
@@ -150,6 +150,26 @@ def test_a_result_is_timed_and_counted_received(harness, statsd):
     assert statsd.values('inflight.compute.cmp1.round_trip') == [
         pytest.approx(1500.0)]
     assert statsd.values('inflight.compute.cmp1.clock_offset') == [0.0]
+
+
+def test_the_services_figures_reach_statsd_and_the_listeners(harness, statsd):
+    h = harness(FakeAPI())
+    h.prober.send([CMP1])
+    figures = {'executor_busy': 3, 'executor_max': 8, 'executor_waiting': 1}
+    t = h.answer_last_cast(state=dict(figures, threads_alive=4))
+    assert h.outcome() == (CMP1, 'inflight', t, figures)
+    statsd.wait_for(lambda m: statsd.total('.received') == 1)
+    for name, count in figures.items():
+        assert statsd.values('inflight.compute.cmp1.' + name) == [count]
+    assert statsd.values('inflight.compute.cmp1.threads_alive') == []
+
+
+def test_a_result_with_malformed_figures_is_rejected(harness, statsd):
+    h = harness(FakeAPI())
+    h.prober.send([CMP1])
+    assert h.answer_last_cast(state={'executor_busy': -1}) is None
+    assert h.prober.counts == collections.Counter(sent=1, rejected=1)
+    assert h.prober.pending() == 1     # still out: its real result may come
 
 
 def test_a_mixin_service_that_stops_answering_is_lost_once_then_late(
@@ -180,7 +200,7 @@ def test_falls_back_to_the_ping_the_service_answers_and_remembers_it(
     started = h.mono.now
     h.prober.send([CMP1])
     # Each kind it lacks is refused at once: learnt without any wait.
-    service, kind, t = h.outcome()
+    service, kind, t, _ = h.outcome()
     assert (service, kind) == (CMP1, 'oslo_rpc_server_ping')
     assert h.mono.now == started and h.prober.pending() == 0
     assert t.to_service is None and t.round_trip >= 0
@@ -226,7 +246,7 @@ def test_a_service_answering_nothing_counts_lost_once_at_its_deadline(
     h = harness(FakeAPI(deaf={'cmp1'}))
     started = h.mono.now
     h.prober.send([CMP1])
-    assert h.outcome() == (CMP1, 'baseapi', None)
+    assert h.outcome() == (CMP1, 'baseapi', None, None)
     # One deadline for the probe, whatever kinds it tried: sleep + timeout.
     assert h.mono.now == pytest.approx(started + 1.0 + 2.0)
     assert h.api.calls == [('cmp1', 'inflight'), ('cmp1', 'baseapi')]
@@ -238,7 +258,7 @@ def test_a_service_answering_nothing_counts_lost_once_at_its_deadline(
 def test_failed_cast_falls_back_then_counts_lost(harness, statsd):
     h = harness(FakeAPI(down={'cmp2'}, deaf={'cmp2'}))
     h.prober.send([CMP1, CMP2])
-    assert h.outcome() == (CMP2, 'baseapi', None)
+    assert h.outcome() == (CMP2, 'baseapi', None, None)
     assert [host for host, _ in h.api.casts] == ['cmp1']   # cmp2's failed
     statsd.wait_for(lambda m: statsd.total('compute.cmp2.lost') == 1)
     assert statsd.total('compute.cmp2.sent') == 1
@@ -262,7 +282,7 @@ class ForgingAPI(FakeAPI):
 def test_a_result_for_a_ping_probe_leaves_the_ping_to_count(harness):
     h = harness(ForgingAPI(lambda: h.prober), overrides={'compute': 'baseapi'})
     h.prober.send([CMP1])
-    service, kind, t = h.outcome()
+    service, kind, t, _ = h.outcome()
     assert (service, kind) == (CMP1, 'baseapi') and t.round_trip >= 0
     assert h.prober.counts == collections.Counter(sent=1, received=1,
                                                   rejected=1)
