@@ -4,6 +4,8 @@ measured by nova-inflight, configured as the README says."""
 
 import pathlib
 import statistics
+import subprocess
+import sys
 import time
 
 import pytest
@@ -56,6 +58,25 @@ def test_unmodified_nova_is_quiet_and_probed_by_round_trip(
         # They answer Nova's own ping only: a round trip, no breakdown.
         assert statsd.values(name + '.method.baseapi')[-1] == 1, service
         assert statsd.values(name + '.to_service') == [], service
+    # inflight ping, as an operator runs it against the conductor: every
+    # probe answered, no probe_timeout waited out, the summary at once.
+    began = time.monotonic()
+    ping = subprocess.Popen(
+        [sys.executable, '-m', 'inflight.cmd.manage', '--config-file',
+         str(cloud.conf), 'ping', 'conductor', cloud.host, '-c', '5', '-i',
+         '0.2'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    printed = [(time.monotonic(), line) for line in ping.stdout]
+    assert ping.wait(60) == 0, ping.stderr.read()
+    took = time.monotonic() - began
+    answers = [at for at, line in printed if line.startswith('seq=')]
+    summary, = [at for at, line in printed
+                if line.startswith('5 probes sent, 5 received')]
+    assert len(answers) == 5
+    assert took < 8, took
+    assert summary - answers[-1] < 1, summary - answers[-1]
+    print('%s: inflight ping -c 5 -i 0.2 of nova-conductor took %.2f s, '
+          'its summary %.3f s after the last answer'
+          % (mode, took, summary - answers[-1]))
     # Learning that they lack the endpoint left no trace in their logs.
     assert cloud.problems(since=probed) == {}
     print('%s: %d services probed for %.0f s, no ERROR in their logs'
