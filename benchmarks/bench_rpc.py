@@ -35,7 +35,7 @@ import oslo_messaging
 
 from inflight import db
 from inflight import manager
-from inflight import metrics
+from inflight.outputs import statsd as metrics
 from inflight import methods
 from inflight import opts
 from inflight import probe as probe_msg

@@ -19,7 +19,7 @@ import oslo_messaging
 from inflight import broker
 from inflight import db
 from inflight import methods
-from inflight import metrics
+from inflight.outputs import statsd
 from inflight import prober
 from inflight import rpcapi
 from inflight import timings
@@ -145,7 +145,7 @@ def run(conf, topic, host, count, interval, method=None, as_json=False,
     if method:
         overrides[topic] = method
     runner = prober.Prober(
-        lambda t: rpcapi.BaseAPI(transport, t), metrics.NullMetrics(),
+        lambda t: rpcapi.BaseAPI(transport, t), statsd.NullMetrics(),
         reply_host, conf.inflight.sleep, conf.inflight.probe_timeout,
         methods.MethodBook(overrides, richer_retry_interval=math.inf),
         on_outcome=[lambda *outcome: outcomes.put(outcome)])

@@ -157,7 +157,8 @@ class Prober:
         if self.methods.answered(out.service, kind, out.plan):
             self._metrics.method(out.service, kind, probes.ORDER)
         self._count(received=1)
-        self._metrics.received(out.service, breakdown, clock_offset, state)
+        self._metrics.received(out.service, kind, breakdown, clock_offset,
+                               state)
         LOG.debug('%s probe of %s.%s: %s', kind, out.service.topic,
                   out.service.host, breakdown)
         for listener in self._on_outcome:

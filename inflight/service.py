@@ -15,8 +15,9 @@ from inflight import handover
 from inflight import logs
 from inflight import manager
 from inflight import methods
-from inflight import metrics
+from inflight.outputs import statsd as metrics
 from inflight import mixin
+from inflight import outputs
 from inflight import prober
 from inflight import ring
 from inflight import rpcapi
@@ -47,7 +48,7 @@ class InflightService(base.ServiceBase):
         self.transport = transport
         self._on_fatal = on_fatal
         self._log_options = log_options
-        self.manager = self.prober = None
+        self.manager = self.prober = self._outputs = None
         self._apis = {}
         self._own_transport = transport is None
         self._stopping = threading.Event()
@@ -63,14 +64,13 @@ class InflightService(base.ServiceBase):
         conf = self.conf
         if not self._take_config() or self._stopping.is_set():
             return
-        statsd = metrics.Metrics(conf.statsd.host, conf.statsd.port,
-                                 conf.statsd.prefix)
+        self._outputs = outputs.from_conf(conf)
         services = ring.ServiceRing()
-        watch = deaf.DeafWatch(statsd, conf.inflight.deaf_after,
+        watch = deaf.DeafWatch(self._outputs, conf.inflight.deaf_after,
                                conf.service_down_time,
                                services.newest_row)
         self.prober = prober.Prober(
-            self.api_for, statsd, conf.host, conf.inflight.sleep,
+            self.api_for, self._outputs, conf.host, conf.inflight.sleep,
             conf.inflight.probe_timeout,
             methods.MethodBook(conf.inflight.probe_methods,
                                conf.inflight.richer_retry_interval,
@@ -208,6 +208,7 @@ class InflightService(base.ServiceBase):
         self._server.stop()
         self._server.wait()
         self._table.close()
+        self._outputs.close()
         if self._own_transport:
             self.transport.cleanup()
 

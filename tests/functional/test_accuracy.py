@@ -57,7 +57,7 @@ from inflight import broker
 from inflight import config
 from inflight import db
 from inflight import methods
-from inflight import metrics
+from inflight.outputs import statsd as metrics
 from inflight import prober
 from inflight import rpcapi
 from inflight.timings import PHASES

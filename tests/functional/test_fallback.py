@@ -45,7 +45,7 @@ def test_unmodified_services_fall_back_and_deaf_ones_are_flagged(
                   'oslo_rpc_server_ping') == [1]
     assert gauges(statsd, p + 'compute.nova_test.method.baseapi') == [1]
     for service in ('conductor.rpcping_test', 'compute.nova_test'):
-        assert statsd.values(p + service + '.round_trip')
+        assert statsd.values(p + service + '.ping_round_trip')
         assert statsd.values(p + service + '.to_service') == []
         assert statsd.total(p + service + '.lost') == 0
         assert statsd.total(p + service + '.sent') == statsd.total(

@@ -41,7 +41,7 @@ def test_a_hooked_service_gives_the_full_breakdown_quietly(
     for phase in PHASES:
         assert len(statsd.values('inflight.%s.%s' % (hooked, phase))) >= 5
     assert statsd.values('inflight.%s.to_service' % plain) == []
-    assert len(statsd.values('inflight.%s.round_trip' % plain)) >= 5
+    assert len(statsd.values('inflight.%s.ping_round_trip' % plain)) >= 5
     # The hook told its endpoint the RPC server: what its executor was
     # doing comes with each result (oslo.messaging's default pool of 64).
     received = len(statsd.values('inflight.%s.in_service' % hooked))

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from harness import stop_daemon
-from inflight import metrics
+from inflight.outputs import statsd as metrics
 import real_nova
 
 COUNT = 3   # round trips awaited from each service
@@ -46,7 +46,7 @@ def test_unmodified_nova_is_quiet_and_probed_by_round_trip(
     started = time.monotonic()
     names = {s: 'inflight.' + metrics.service_name(*s) for s in services}
     statsd.wait_for(lambda m: all(
-        len(statsd.values(name + '.round_trip')) >= COUNT
+        len(statsd.values(name + '.ping_round_trip')) >= COUNT
         for name in names.values()), timeout=60)
     # (Probes still out when the daemon stops count lost: look before.)
     lost = {s: statsd.total(name + '.lost') for s, name in names.items()}

@@ -1,6 +1,6 @@
 """etc/grafana/inflight.json plots only series that inflight really sends.
 
-The statsd names come from the real code: inflight.metrics.Metrics sends to a
+The statsd names come from the real code: inflight.outputs.statsd.Metrics sends to a
 real UDP socket here, and the packets are read back. They are mapped to the
 graphite series Etsy statsd makes of them (legacyNamespace, percentThreshold
 90), and every target of the dashboard must match some of those series.
@@ -15,7 +15,7 @@ import socket
 import pytest
 
 from inflight import db
-from inflight import metrics
+from inflight.outputs import statsd as metrics
 from inflight import opts
 from inflight import probe
 from inflight import probes
@@ -75,7 +75,7 @@ def emitted():
     sink = metrics.Metrics('127.0.0.1', sock.getsockname()[1], PREFIX)
     try:
         sink.sent([SERVICE])
-        sink.received(SERVICE, timings.Timings(*[0.001] * len(timings.PHASES)),
+        sink.received(SERVICE, 'inflight', timings.Timings(*[0.001] * len(timings.PHASES)),
                       clock_offset=-0.002,
                       state={name: 1 for name in probe.STATE})
         sink.lost([SERVICE])

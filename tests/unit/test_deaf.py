@@ -10,7 +10,7 @@ from inflight import db
 from inflight import deaf
 from inflight import manager
 from inflight import methods
-from inflight import metrics
+from inflight.outputs import statsd as metrics
 from inflight import opts
 from inflight import prober
 from inflight import ring

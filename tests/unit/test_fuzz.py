@@ -16,7 +16,7 @@ from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 
 from inflight import manager
 from inflight import methods
-from inflight import metrics
+from inflight.outputs import statsd as metrics
 from inflight import mixin
 from inflight import probe as probe_msg
 from inflight import prober

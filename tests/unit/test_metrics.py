@@ -9,7 +9,7 @@ from oslo_log import formatters
 from oslo_log import log
 
 from inflight import db
-from inflight import metrics
+from inflight.outputs import statsd as metrics
 from inflight import timings
 
 CMP1 = db.Service(1, 'cmp1', 'nova-compute', 'compute', None, None)
@@ -27,34 +27,57 @@ def closed_port():
 def test_unresolvable_statsd_host_is_logged_not_raised(caplog):
     m = metrics.Metrics('statsd.invalid', 8125, 'inflight')
     m.sent([CMP1])
-    m.received(CMP1, ALL_PHASES)
+    m.received(CMP1, 'inflight', ALL_PHASES)
     assert 'Could not send metrics to statsd' in caplog.text
 
 
 def test_nothing_listening_is_not_an_error():
     m = metrics.Metrics('127.0.0.1', closed_port(), 'inflight')
     for _ in range(3):   # ICMP port unreachable comes back between sends
-        m.received(CMP1, ALL_PHASES)
+        m.received(CMP1, 'inflight', ALL_PHASES)
         m.lost([CMP1])
 
 
 def test_one_result_is_one_pipeline(statsd):
     m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
-    m.received(CMP1, ALL_PHASES)
-    statsd.wait_for(lambda got: len(got) == 7)
+    m.received(CMP1, 'inflight', ALL_PHASES)
+    statsd.wait_for(lambda got: len(got) == 13)
     assert len(statsd.packets) == 1
+    leaves = [leaf for phase in timings.PHASES
+              for leaf in (phase, 'last.' + phase)] + ['received']
     assert [n for n, _, _ in statsd.metrics] == [
-        'p.compute.cmp1.%s' % leaf for leaf in timings.PHASES + ('received',)]
+        'p.compute.cmp1.%s' % leaf for leaf in leaves]
+
+
+def test_a_ping_round_trip_goes_apart_from_the_inflight_ones(statsd):
+    m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
+    m.received(CMP1, 'baseapi', timings.round_trip_only(0.004))
+    statsd.wait_for(lambda got: len(got) == 3)
+    assert statsd.metrics == [
+        ('p.compute.cmp1.ping_round_trip', 4.0, 'ms'),
+        ('p.compute.cmp1.last.ping_round_trip', 4.0, 'g'),
+        ('p.compute.cmp1.received', 1.0, 'c')]
+
+
+def test_the_last_breakdown_stays_a_gauge_negative_legs_included(statsd):
+    m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
+    m.received(CMP1, 'inflight', ALL_PHASES._replace(to_service=-0.002))
+    statsd.wait_for(lambda got: len(got) == 14)
+    # statsd reads a signed gauge as a change: pystatsd sets 0 first.
+    assert [(v, k) for n, v, k in statsd.metrics
+            if n == 'p.compute.cmp1.last.to_service'] == [(0.0, 'g'),
+                                                          (-2.0, 'g')]
 
 
 def test_the_services_figures_go_as_gauges_with_its_timings(statsd):
     m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
-    m.received(CMP1, ALL_PHASES, state={
+    m.received(CMP1, 'inflight', ALL_PHASES, state={
         'executor_busy': 2, 'executor_max': 64, 'executor_waiting': 0,
         'hub_timers': 57})
-    statsd.wait_for(lambda got: len(got) == 7 + 4)
+    statsd.wait_for(lambda got: len(got) == 13 + 4)
     assert len(statsd.packets) == 1
-    assert [(n, v, k) for n, v, k in statsd.metrics if k == 'g'] == [
+    assert [(n, v, k) for n, v, k in statsd.metrics
+            if k == 'g' and '.last.' not in n] == [
         ('p.compute.cmp1.executor_busy', 2.0, 'g'),
         ('p.compute.cmp1.executor_max', 64.0, 'g'),
         ('p.compute.cmp1.executor_waiting', 0.0, 'g'),
@@ -69,9 +92,9 @@ def test_hostile_names_never_break_the_line_protocol(statsd):
     m = metrics.Metrics('127.0.0.1', statsd.port, 'inflight')
     for i, host in enumerate(HOSTILE):
         svc = CMP1._replace(host=host, topic='t:%d|x' % i)
-        m.received(svc, ALL_PHASES, clock_offset=-0.001)
+        m.received(svc, 'inflight', ALL_PHASES, clock_offset=-0.001)
         m.lost([svc])
-    lines_each = 1 + len(timings.PHASES) + 2 + 1
+    lines_each = 1 + 2 * len(timings.PHASES) + 2 + 1
     statsd.wait_for(lambda got: len(got) == lines_each * len(HOSTILE))
     names = {name for name, _, _ in statsd.metrics}
     for packet in statsd.packets:
@@ -124,7 +147,7 @@ def test_the_error_shows_once_in_an_oslo_log_line():
     log.register_options(conf)
     conf([])
     handler.setFormatter(formatters.ContextFormatter(config=conf))
-    logger = logging.getLogger('inflight.metrics')
+    logger = logging.getLogger('inflight.outputs.statsd')
     logger.addHandler(handler)
     try:
         m = metrics.Metrics('127.0.0.1', closed_port(), 'p')

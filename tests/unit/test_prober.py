@@ -10,7 +10,7 @@ import pytest
 
 from inflight import db
 from inflight import methods
-from inflight import metrics
+from inflight.outputs import statsd as metrics
 from inflight import probe
 from inflight import prober
 from inflight import rpcapi
@@ -216,7 +216,8 @@ def test_falls_back_to_the_ping_the_service_answers_and_remembers_it(
         'inflight.compute.cmp1.method.oslo_rpc_server_ping') == [1]
     assert statsd.values('inflight.compute.cmp1.method.inflight') == [0]
     assert statsd.values('inflight.compute.cmp1.to_service') == []
-    assert len(statsd.values('inflight.compute.cmp1.round_trip')) == 2
+    assert len(statsd.values('inflight.compute.cmp1.ping_round_trip')) == 2
+    assert statsd.values('inflight.compute.cmp1.round_trip') == []
 
 
 def test_tries_the_richer_kind_again_now_and_then(harness, statsd):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from inflight import metrics
+from inflight.outputs import statsd as metrics
 from inflight import probe
 from inflight import timings
 

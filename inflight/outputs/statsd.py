@@ -22,10 +22,25 @@ _UNSAFE = re.compile(r'[^A-Za-z0-9_-]')
 
 WARN_EVERY = 60.0   # seconds between two warnings of dropped metrics
 
+# Largest UDP packet a pipeline fills before it starts another: statsd's
+# advice for a LAN (an Ethernet MTU less the headers), so that one probe's
+# metrics are one packet.
+MAX_UDP_SIZE = 1432
+
 
 def graphite_safe(part):
     """`part` as one graphite node: dots and other symbols become '_'."""
     return _UNSAFE.sub('_', part) or '_'
+
+
+def phase_values(timings):
+    """(name, seconds) of each phase `timings` measures; a ping's lone
+    round trip is named ping_round_trip."""
+    measured = [(phase, seconds) for phase, seconds in timings._asdict().items()
+                if seconds is not None]
+    if [phase for phase, _ in measured] == ['round_trip']:
+        return [('ping_round_trip', measured[0][1])]
+    return measured
 
 
 def service_name(topic, host):
@@ -43,7 +58,7 @@ class _UDPClient(statsd.StatsClient):
     (an ICMP port unreachable, say) through to be counted."""
 
     def __init__(self, host, port, prefix):
-        super().__init__(host, port, prefix=prefix)
+        super().__init__(host, port, prefix=prefix, maxudpsize=MAX_UDP_SIZE)
         self._sock.connect(self._addr)
 
     def _send(self, data):
@@ -147,18 +162,25 @@ class Metrics:
         """Count one result that came back after its probe was counted lost."""
         self._count(services, 'late')
 
-    def received(self, service, timings, clock_offset=None, state=None):
+    def received(self, service, kind, timings, clock_offset=None,
+                 state=None):
         """The timings (sent in ms) of one probe that came back.
 
-        A phase that the probe's kind does not measure (None) is not sent;
-        the clock offset (s), where known, goes as the gauge clock_offset
-        (ms); the service's figures (the result's state), where it gave
-        them, as one gauge each (executor_busy, ...), in the same packet.
+        Each phase the probe's kind measures goes twice: as a timer (its
+        distribution per flush) and as the gauge `last.<phase>`, which
+        statsd sends on every flush, so that a service probed once a cycle
+        still draws a line at every graphite resolution. The round trip of
+        a kind that measures nothing else (a ping, with no sleep in it) is
+        `ping_round_trip`, apart from the inflight round trips. The clock
+        offset (s), where known, goes as the gauge clock_offset (ms); the
+        service's figures (the result's state), where it gave them, as one
+        gauge each (executor_busy, ...); all in the same packet.
         """
         def fill(pipe):
-            for phase, seconds in timings._asdict().items():
-                if seconds is not None:
-                    pipe.timing(self.name(service, phase), seconds * 1000.0)
+            for phase, seconds in phase_values(timings):
+                pipe.timing(self.name(service, phase), seconds * 1000.0)
+                pipe.gauge(self.name(service, 'last.' + phase),
+                           seconds * 1000.0)
             pipe.incr(self.name(service, 'received'))
             if clock_offset is not None:
                 pipe.gauge(self.name(service, 'clock_offset'),

@@ -1,0 +1,73 @@
+"""Where probe outcomes go: statsd, Prometheus, the status file.
+
+Every output takes the same calls, made by the prober and the deaf watch:
+
+    sent(services)        lost(services)        late(services)
+    received(service, kind, timings, clock_offset=None, state=None)
+    deaf(service, deaf)   method(service, kind, kinds)
+    close()
+
+`Outputs` hands each call to every output in turn. An output that fails is
+logged (at most once a minute per output) and never breaks the prober, nor
+the outputs after it.
+"""
+
+import logging
+import time
+
+from inflight.outputs import statsd
+
+LOG = logging.getLogger(__name__)
+
+WARN_EVERY = 60.0   # seconds between two warnings of one failing output
+
+CALLS = ('sent', 'lost', 'late', 'received', 'deaf', 'method')
+
+
+class Outputs:
+    """Fans each outcome out to several outputs."""
+
+    def __init__(self, outputs, monotonic=time.monotonic):
+        self.outputs = list(outputs)
+        self._monotonic = monotonic
+        self._warned_at = {}     # output -> when its last failure was logged
+        for call in CALLS:
+            setattr(self, call, self._fan_out(call))
+
+    def _fan_out(self, call):
+        def each(*args, **kwargs):
+            for output in self.outputs:
+                try:
+                    getattr(output, call)(*args, **kwargs)
+                except Exception as e:  # noqa: BLE001 - never the prober's
+                    self._failed(output, call, e)
+        each.__name__ = call
+        return each
+
+    def _failed(self, output, call, error):
+        now = self._monotonic()
+        last = self._warned_at.get(id(output))
+        if last is not None and now - last < WARN_EVERY:
+            return
+        self._warned_at[id(output)] = now
+        LOG.warning('The %s output failed to take %s: %s',
+                    type(output).__name__, call, error)
+
+    def close(self):
+        """Stop what the outputs serve (an HTTP port, a writer thread)."""
+        for output in self.outputs:
+            close = getattr(output, 'close', None)
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception as e:  # noqa: BLE001 - stopping goes on
+                self._failed(output, 'close', e)
+
+
+def from_conf(conf):
+    """The outputs `conf` asks for: statsd always, the others when set."""
+    return Outputs([
+        statsd.Metrics(conf.statsd.host, conf.statsd.port,
+                       conf.statsd.prefix),
+    ])
