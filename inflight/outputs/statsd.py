@@ -180,11 +180,11 @@ class Metrics:
             for phase, seconds in phase_values(timings):
                 pipe.timing(self.name(service, phase), seconds * 1000.0)
                 pipe.gauge(self.name(service, 'last.' + phase),
-                           seconds * 1000.0)
+                           round(seconds * 1000.0, 3))   # to the µs
             pipe.incr(self.name(service, 'received'))
             if clock_offset is not None:
                 pipe.gauge(self.name(service, 'clock_offset'),
-                           clock_offset * 1000.0)
+                           round(clock_offset * 1000.0, 3))
             for name, count in sorted((state or {}).items()):
                 pipe.gauge(self.name(service, name), count)
         self._send(fill)
