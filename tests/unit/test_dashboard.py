@@ -1,9 +1,20 @@
-"""etc/grafana/inflight.json plots only series that inflight really sends.
+"""etc/grafana/inflight.json and inflight-alerts.yaml ask only for series that
+inflight really sends, in ways that draw at every range.
 
 The statsd names come from the real code: inflight.outputs.statsd.Metrics sends to a
-real UDP socket here, and the packets are read back. They are mapped to the
-graphite series Etsy statsd makes of them (legacyNamespace, percentThreshold
-90), and every target of the dashboard must match some of those series.
+real UDP socket here, for three services (one answering the inflight endpoint,
+one answering pings only, one answering nothing), and the packets are read
+back. They are mapped to the graphite series Etsy statsd makes of them
+(legacyNamespace, percentThreshold 90), and every target of the dashboard and
+of the alert rules must match some of those series.
+
+What draws at every range under carbon's defaults (every archive an average,
+xFilesFactor 0.3) is checked by rule here, and by querying a real graphite in
+tests/functional: statsd sends a timer only in the flushes where a probe ended,
+so timers vanish from the coarser archives; gauges and counters are sent on
+every flush. A counter's count per flush shown as a height changes with the
+archive (and carbon averages it); a ratio of two sums over the same interval,
+or a per-second rate averaged, does not.
 """
 
 import collections
@@ -13,6 +24,7 @@ import re
 import socket
 
 import pytest
+import yaml
 
 from inflight import db
 from inflight.outputs import statsd as metrics
@@ -21,19 +33,33 @@ from inflight import probe
 from inflight import probes
 from inflight import timings
 
-DASHBOARD = (pathlib.Path(__file__).resolve().parents[2]
-             / 'etc' / 'grafana' / 'inflight.json')
+GRAFANA = pathlib.Path(__file__).resolve().parents[2] / 'etc' / 'grafana'
+DASHBOARD = GRAFANA / 'inflight.json'
+ALERTS = GRAFANA / 'inflight-alerts.yaml'
 
 PREFIX = next(o.default for o in opts.statsd_opts if o.name == 'prefix')
-SERVICE = db.Service(1, 'cmp1.example.org', 'nova-compute', 'compute',
-                     None, None)
-TOPIC = metrics.graphite_safe(SERVICE.topic)
-HOST = metrics.graphite_safe(SERVICE.host)
+ANSWERING = db.Service(1, 'cmp1.example.org', 'nova-compute', 'compute',
+                       None, None)
+PINGED = db.Service(2, 'ctl1.example.org', 'nova-conductor', 'conductor',
+                    None, None)
+SILENT = db.Service(3, 'cmp2.example.org', 'nova-compute', 'compute',
+                    None, None)
+SERVICES = (ANSWERING, PINGED, SILENT)
+SAFE = {s: (metrics.graphite_safe(s.topic), metrics.graphite_safe(s.host))
+        for s in SERVICES}
+TOPIC, HOST = SAFE[ANSWERING]
 COUNTERS = ('sent', 'received', 'lost', 'late')
+PING_KIND = probes.ORDER[1]
 
 # What statsd writes to graphite for one timer (percentThreshold 90).
 TIMER_AGGREGATES = ('mean', 'median', 'upper', 'lower', 'count', 'count_ps',
                     'sum', 'std', 'upper_90', 'mean_90', 'sum_90')
+
+# The legs with no requested sleep in them, and the round trip of a ping.
+LEGS = ('to_service', 'from_service', 'queue_total', 'overhead')
+WITH_SLEEP = ('round_trip', 'in_service')
+QUEUE_THRESHOLD_MS = 500
+LOSS_THRESHOLD_PERCENT = 5
 
 
 # --- What the probe sends ---------------------------------------------------
@@ -69,25 +95,36 @@ def _receive(sock, expected, timeout=5.0):
 
 @pytest.fixture(scope='module')
 def emitted():
-    """(name, kind) of each metric Metrics sends for one service's probes."""
+    """(name, kind) of each metric Metrics sends for the three services."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(('127.0.0.1', 0))
     sink = metrics.Metrics('127.0.0.1', sock.getsockname()[1], PREFIX)
     try:
-        sink.sent([SERVICE])
-        sink.received(SERVICE, 'inflight', timings.Timings(*[0.001] * len(timings.PHASES)),
+        sink.sent(SERVICES)
+        sink.received(ANSWERING, probes.ORDER[0],
+                      timings.Timings(*[0.001] * len(timings.PHASES)),
                       clock_offset=-0.002,
                       state={name: 1 for name in probe.STATE})
-        sink.lost([SERVICE])
-        sink.late([SERVICE])
-        sink.deaf(SERVICE, True)
-        sink.method(SERVICE, probes.ORDER[0], probes.ORDER)
-        # One counter for each call, a timer for each phase, the clock
-        # offset (two lines: a negative gauge is set from 0), a gauge for
-        # each of the service's figures, the deaf gauge and a method gauge
-        # for each kind.
-        return _receive(sock, 4 + len(timings.PHASES) + 2 +
-                        len(probe.STATE) + 1 + len(probes.ORDER))
+        sink.lost([ANSWERING])
+        sink.late([ANSWERING])
+        sink.deaf(ANSWERING, False)
+        sink.method(ANSWERING, probes.ORDER[0], probes.ORDER)
+        sink.received(PINGED, PING_KIND, timings.round_trip_only(0.004))
+        sink.method(PINGED, PING_KIND, probes.ORDER)
+        sink.lost([SILENT])
+        sink.deaf(SILENT, True)
+        # A counter for each service sent to, then for the answering one:
+        # a timer and a last.* gauge for each phase, the received counter,
+        # the clock offset (two lines: a negative gauge is set from 0), a
+        # gauge for each of its figures, lost, late, deaf, and a method
+        # gauge for each kind; for the pinged one: the ping's timer and
+        # gauge, received, the method gauges; for the silent one: lost and
+        # deaf.
+        return _receive(sock, len(SERVICES)
+                        + 2 * len(timings.PHASES) + 1 + 2
+                        + len(probe.STATE) + 3 + len(probes.ORDER)
+                        + 3 + len(probes.ORDER)
+                        + 2)
     finally:
         sock.close()
         if sink._client is not None:    # Metrics has no close() of its own
@@ -112,18 +149,62 @@ def series(emitted):
     return names
 
 
-# --- What the dashboard asks for ---------------------------------------------
+def service_of(name):
+    """The service (topic, host) a graphite series is about."""
+    pieces = name.split('.')
+    for topic, host in SAFE.values():
+        for at in range(len(pieces) - 2):
+            if pieces[at:at + 3] == [PREFIX, topic, host]:
+                return topic, host, at + 1
+    raise AssertionError('%s is about no probed service' % name)
+
+
+def leaf(name):
+    """What a series measures: the name after <prefix>.<topic>.<host>."""
+    topic, host, at = service_of(name)
+    rest = name.split('.')[at + 2:]
+    if name.startswith('stats.timers.'):
+        rest = rest[:-1]
+    return '.'.join(rest)
+
+
+def is_counter(name):
+    return name.startswith('stats_counts.') or (
+        name.startswith('stats.%s.' % PREFIX))
+
+
+def is_ms(name):
+    """A series in milliseconds: the last.* and clock offset gauges, timers."""
+    return name.startswith('stats.timers.') or (
+        name.startswith('stats.gauges.') and
+        (leaf(name).startswith('last.') or leaf(name) == 'clock_offset'))
+
+
+# --- What the dashboard and the alert rules ask for --------------------------
 
 dashboard = json.loads(DASHBOARD.read_text())
 variables = {v['name']: v for v in dashboard['templating']['list']}
-TARGETS = [(panel, target)
-           for panel in dashboard['panels']
-           for target in panel.get('targets', ())]
+
+
+def _all_panels(panels):
+    for panel in panels:
+        yield panel
+        yield from _all_panels(panel.get('panels', ()))   # a collapsed row's
+
+
+PANELS = [p for p in _all_panels(dashboard['panels']) if p['type'] != 'row']
+TARGETS = [(panel['title'], target['refId'], target['target'])
+           for panel in PANELS for target in panel.get('targets', ())]
+
+alerts = yaml.safe_load(ALERTS.read_text())
+RULES = [rule for group in alerts['groups'] for rule in group['rules']]
+RULE_TARGETS = [(rule['uid'], query['refId'], query['model']['target'])
+                for rule in RULES for query in rule['data']
+                if query['datasourceUid'] != '__expr__']
 
 
 def target_id(item):
-    panel, target = item
-    return '%s/%s' % (panel['title'], target['refId'])
+    return '%s/%s' % item[:2]
 
 
 Call = collections.namedtuple('Call', 'name args')
@@ -255,13 +336,99 @@ def matched_by(target, names):
     return set().union(*(matching(p, names) for p in paths(parse(target))))
 
 
+# --- What a target makes of the series ----------------------------------------
+
+# Functions whose output series are their first argument's, one for one.
+_ONE_FOR_ONE = {'aliasByNode', 'consolidateBy', 'summarize', 'scale',
+                'keepLastValue', 'asPercent'}
+# Functions that make one series of all they are given.
+_ALL_IN_ONE = {'sumSeries', 'maxSeries', 'countSeries', 'alias'}
+
+
+def sources(expression, names):
+    """For each series a target draws, the series it comes from (one each)."""
+    if isinstance(expression, Path):
+        return sorted(matching(expression.text, names))
+    if expression.name in _ONE_FOR_ONE:
+        return sources(expression.args[0], names)
+    if expression.name == 'group':
+        return [s for arg in expression.args for s in sources(arg, names)]
+    if expression.name == 'groupByNodes':
+        nodes = [arg.value for arg in expression.args[2:]]
+        firsts = {}
+        for name in sources(expression.args[0], names):
+            pieces = name.split('.')
+            firsts.setdefault(tuple(pieces[n] for n in nodes), name)
+        return sorted(firsts.values())
+    if expression.name in _ALL_IN_ONE or expression.name == 'filterSeries':
+        found = sources(expression.args[0], names)
+        if expression.name == 'filterSeries':
+            return found
+        return found[:1]
+    raise AssertionError('no rule here for what %s() draws' % expression.name)
+
+
+def legends(target, names):
+    """The name of each series a target draws."""
+    expression = parse(target)
+    if expression.name == 'alias':
+        return [expression.args[1].value]
+    if expression.name == 'aliasByNode':
+        nodes = [arg.value for arg in expression.args[1:]]
+    else:
+        assert expression.name == 'groupByNodes', expression.name
+        nodes = [arg.value for arg in expression.args[2:]]
+    return ['.'.join(name.split('.')[n] for n in nodes)
+            for name in sources(expression, names)]
+
+
+def panel_series(panel, names):
+    return set().union(*(matched_by(t['target'], names)
+                         for t in panel.get('targets', ())))
+
+
+def panels_plotting(names, series):
+    """The panels that draw any of `names`."""
+    return [p for p in PANELS if panel_series(p, series) & set(names)]
+
+
+def steps(panel):
+    """The threshold values of a panel, its base (None) left out."""
+    return [step['value'] for step in
+            panel['fieldConfig']['defaults']['thresholds']['steps']
+            if step['value'] is not None]
+
+
+def _threshold(rule):
+    """The value a rule's threshold expression compares with."""
+    data = {query['refId']: query for query in rule['data']}
+    condition = data[rule['condition']]['model']
+    assert condition['type'] == 'threshold', condition
+    evaluator = condition['conditions'][0]['evaluator']
+    assert evaluator['type'] == 'gt', evaluator
+    reduce = data[condition['expression']]['model']
+    assert reduce['type'] == 'reduce', reduce
+    query = data[reduce['expression']]
+    assert query['datasourceUid'] != '__expr__', query
+    return evaluator['params'][0], query
+
+
+rules = {rule['uid']: rule for rule in RULES}
+
+
 # --- The tests ---------------------------------------------------------------
 
 def test_the_probe_sends_what_the_dashboard_is_about(emitted):
     base = '%s.%s.%s.' % (PREFIX, TOPIC, HOST)
     assert set(emitted) >= (
         {(base + phase, 'ms') for phase in timings.PHASES}
+        | {(base + 'last.' + phase, 'g') for phase in timings.PHASES}
         | {(base + counter, 'c') for counter in COUNTERS})
+    pinged = '%s.%s.%s.' % ((PREFIX,) + SAFE[PINGED])
+    assert (pinged + 'last.ping_round_trip', 'g') in emitted
+    silent = '%s.%s.%s.' % ((PREFIX,) + SAFE[SILENT])
+    assert {name for name, _ in emitted if name.startswith(silent)} == {
+        silent + 'sent', silent + 'lost', silent + 'deaf'}
 
 
 def test_the_parser_finds_paths_in_calls():
@@ -269,95 +436,353 @@ def test_the_parser_finds_paths_in_calls():
     assert paths(expression) == ['a.{b,c}.$x', '${y:raw}.d']
     assert calls(expression, 'aliasByNode')[0].args[1:] == (Literal(3),
                                                            Literal(4))
+    assert parse("f(a.b, '>', 0)").args[1] == Literal('>')
     assert re.fullmatch(_glob('a.*.{b,c*}'), 'a.x.cd')
     assert not re.fullmatch(_glob('a.*'), 'a.b.c')
 
 
-@pytest.mark.parametrize('item', TARGETS, ids=target_id)
+@pytest.mark.parametrize('item', TARGETS + RULE_TARGETS, ids=target_id)
 def test_target_matches_emitted_series(item, series):
-    panel, target = item
-    for path in paths(parse(target['target'])):
+    for path in paths(parse(item[2])):
         assert matching(path, series), (
             '%s: %s (%s) matches nothing inflight sends; it sends %s'
             % (target_id(item), path, substitute(path), sorted(series)))
 
 
-@pytest.mark.parametrize('item', TARGETS, ids=target_id)
-def test_target_aliases_by_topic_and_host(item, series):
-    panel, target = item
-    expression = parse(target['target'])
-    assert isinstance(expression, Call) and expression.name == 'aliasByNode'
-    nodes = [arg.value for arg in expression.args[1:]]
-    matched = matched_by(target['target'], series)
+@pytest.mark.parametrize('item', TARGETS + RULE_TARGETS, ids=target_id)
+def test_target_names_each_series_by_topic_and_host(item, series):
+    """aliasByNode / groupByNodes indices name topic and host (node 3 and 4
+    of stats.gauges.<prefix>.<topic>.<host>.<leaf>, 2 and 3 of
+    stats_counts.<prefix>.<topic>.<host>.<leaf>); only a stat's one figure
+    for all the services is named by alias()."""
+    title, _, target = item
+    expression = parse(target)
+    if expression.name == 'alias':
+        panel = next(p for p in PANELS if p['title'] == title)
+        assert panel['type'] == 'stat', (
+            '%s: one series for all services, in a %s'
+            % (target_id(item), panel['type']))
+        assert expression.args[0].name in _ALL_IN_ONE | {'asPercent'}
+        return
+    if expression.name == 'aliasByNode':
+        nodes = [arg.value for arg in expression.args[1:]]
+    else:
+        assert expression.name == 'groupByNodes', (
+            '%s is not named by aliasByNode or groupByNodes' % target)
+        nodes = [arg.value for arg in expression.args[2:]]
+        assert len(nodes) == 2, nodes
+    matched = matched_by(target, series)
     assert matched
     for name in matched:
         pieces = name.split('.')
+        topic, host, at = service_of(name)
         assert all(-len(pieces) <= n < len(pieces) for n in nodes), (name,
                                                                      nodes)
-        # Node 3 and 4 of stats.timers.<prefix>.<topic>.<host>.<phase>.<agg>
-        # (2 and 3 of stats_counts.<prefix>.<topic>.<host>.<leaf>).
-        assert [pieces[n] for n in nodes[:2]] == [TOPIC, HOST], (
-            '%s: aliasByNode%r of %s names %r, not topic and host'
+        assert [pieces[n] for n in nodes[:2]] == [topic, host], (
+            '%s: nodes %r of %s name %r, not topic and host'
             % (target_id(item), tuple(nodes), name,
                [pieces[n] for n in nodes[:2]]))
-        host_node = pieces.index(HOST)
-        assert all(n % len(pieces) > host_node for n in nodes[2:]), nodes
+        assert all(n % len(pieces) > at + 1 for n in nodes[2:]), nodes
 
 
-@pytest.mark.parametrize('panel', dashboard['panels'],
-                         ids=lambda panel: panel['title'])
-def test_panel_legends_are_distinct_and_units_right(panel, series):
-    aliases = []
-    kinds = set()
-    for target in panel['targets']:
+@pytest.mark.parametrize('item', TARGETS + RULE_TARGETS, ids=target_id)
+def test_target_reads_no_timer(item, series):
+    """A timer is sent only in the flushes a probe ended in: at one probe a
+    cycle, carbon's xFilesFactor (0.3) nulls it in every coarser archive.
+    The last.* gauges carry the same values on every flush."""
+    timers = {n for n in matched_by(item[2], series)
+              if n.startswith('stats.timers.')}
+    assert not timers, '%s reads timers %s' % (target_id(item),
+                                               sorted(timers))
+
+
+@pytest.mark.parametrize('item', TARGETS + RULE_TARGETS, ids=target_id)
+def test_counters_are_counted_over_fixed_intervals(item, series):
+    """A count per flush drawn as a height changes with the archive read
+    (and carbon averages it). What does not: statsd's per-second rate
+    averaged over a fixed interval; a ratio of two sums over the same
+    interval; whether a sum over the range is above 0."""
+    def walk(expression, inside):
+        if isinstance(expression, Path):
+            names = matching(expression.text, series)
+            if not any(is_counter(n) for n in names):
+                return
+            assert all(is_counter(n) for n in names), sorted(names)
+            where = [c.name for c in inside]
+            summarize = next((c for c in reversed(inside)
+                              if c.name == 'summarize'), None)
+            if all(n.startswith('stats_counts.') for n in names):
+                if 'filterSeries' in where:
+                    kept = next(c for c in inside if c.name == 'filterSeries')
+                    assert kept.args[1:3] == (Literal('sum'), Literal('>'))
+                    return
+                assert summarize and 'asPercent' in where, (
+                    '%s: counts per flush %s outside a ratio of sums'
+                    % (target_id(item), expression.text))
+                assert summarize.args[2] == Literal('sum'), summarize
+            else:
+                assert summarize and summarize.args[2] == Literal('average'), (
+                    '%s: the rate %s is not averaged over an interval'
+                    % (target_id(item), expression.text))
+            return
+        if isinstance(expression, Call):
+            for arg in expression.args:
+                walk(arg, inside + [expression])
+    walk(parse(item[2]), [])
+    for ratio in calls(parse(item[2]), 'asPercent'):
+        intervals = [c.args[1:3] for c in calls(ratio, 'summarize')]
+        assert len(intervals) == 2 and len(set(intervals)) == 1, (
+            'lost and sent summed over different intervals: %r' % intervals)
+
+
+@pytest.mark.parametrize('panel', PANELS, ids=lambda panel: panel['title'])
+def test_panel_unit_fits_its_series(panel, series):
+    names = panel_series(panel, series)
+    assert names, panel['title']
+    ratios = any(calls(parse(t['target']), 'asPercent')
+                 for t in panel['targets'])
+    kinds = {is_ms(name) for name in names}
+    assert len(kinds) == 1, 'times and counts in one panel: %s' % sorted(
+        names)
+    unit = panel['fieldConfig']['defaults'].get('unit')
+    expected = 'percent' if ratios else 'ms' if kinds == {True} else 'short'
+    assert unit == expected, (panel['title'], unit, expected)
+    assert panel['fieldConfig']['defaults']['thresholds']['steps']
+    if panel['type'] == 'timeseries':
+        assert panel['fieldConfig']['defaults']['custom'].get('axisLabel'), (
+            '%s: no label on its axis' % panel['title'])
+        legend = panel['options']['legend']
+        assert legend['displayMode'] == 'table', panel['title']
+        assert {'lastNotNull', 'max'} <= set(legend['calcs']), panel['title']
+    assert panel.get('description'), panel['title']
+
+
+@pytest.mark.parametrize('panel', PANELS, ids=lambda panel: panel['title'])
+def test_panel_legends_are_distinct(panel, series):
+    names = [name for target in panel['targets']
+             for name in legends(target['target'], series)]
+    assert names and len(names) == len(set(names)), sorted(names)
+
+
+def test_every_metric_is_plotted(emitted, series):
+    """Every gauge and counter sent, of every service (a counter as its
+    count or as its rate); timers are left to the last.* gauges."""
+    plotted = set().union(*(panel_series(p, series) for p in PANELS))
+    for name, kind in emitted:
+        forms = {'g': ['stats.gauges.' + name],
+                 'c': ['stats_counts.' + name, 'stats.' + name]}.get(kind)
+        if forms:
+            assert plotted & set(forms), forms
+
+
+def test_legs_without_the_sleep_are_apart(series):
+    """Each leg with no requested sleep in it, and a ping's round trip, has a
+    panel of its own, on an axis no round trip with a sleep shares."""
+    for phase in LEGS + ('ping_round_trip',):
+        gauge = 'last.' + phase
+        panels = [p for p in PANELS if p['type'] == 'timeseries' and
+                  {leaf(n) for n in panel_series(p, series)} == {gauge}]
+        assert panels, 'no panel for %s alone' % gauge
+    slept = {'last.' + phase for phase in WITH_SLEEP}
+    for panel in PANELS:
+        leaves = {leaf(n) for n in panel_series(panel, series)}
+        if leaves & slept:
+            assert leaves <= slept, (panel['title'], leaves)
+
+
+def test_queue_legs_have_a_threshold(series):
+    for phase in ('to_service', 'queue_total', 'ping_round_trip'):
+        for panel in panels_plotting(
+                [n for n in series if n.endswith('.last.' + phase)], series):
+            assert QUEUE_THRESHOLD_MS in steps(panel), panel['title']
+
+
+def test_loss_is_a_ratio_per_service(series):
+    """lost over sent, per service, summed over the same 10 minutes."""
+    found = []
+    for panel in PANELS:
+        for target in panel['targets']:
+            expression = parse(target['target'])
+            for ratio in calls(expression, 'asPercent'):
+                lost, sent = (matched_by_expression(arg, series)
+                              for arg in ratio.args[:2])
+                if {leaf(n) for n in lost} == {'lost'} and (
+                        {leaf(n) for n in sent} == {'sent'}):
+                    found.append((panel, expression, ratio))
+    per_service = [(panel, ratio) for panel, expression, ratio in found
+                   if panel['type'] == 'timeseries']
+    assert per_service, 'no panel of lost as a percentage of sent'
+    for panel, ratio in per_service:
+        # Lost matched to its own service's sent by topic and host.
+        assert ratio.args[2:] == (Literal(2), Literal(3)), ratio
+        assert [c.args[1] for c in calls(ratio, 'summarize')] == [
+            Literal('10min')] * 2
+        assert panel['fieldConfig']['defaults']['unit'] == 'percent'
+        assert LOSS_THRESHOLD_PERCENT in steps(panel), panel['title']
+    assert any(panel['type'] == 'stat' for panel, _, _ in found), (
+        'no stat of the loss now')
+
+
+def matched_by_expression(expression, names):
+    return set().union(*(matching(p, names) for p in paths(expression)))
+
+
+def test_deaf_now_counted_and_named(series):
+    deaf = {n for n in series if n.endswith('.deaf')}
+    panels = panels_plotting(deaf, series)
+    counts = [p for p in panels if p['type'] == 'stat' and
+              parse(p['targets'][0]['target']).args[0].name == 'sumSeries']
+    assert counts, 'no stat of the services deaf now'
+    assert all(steps(p) and min(steps(p)) <= 1 for p in counts)
+    tables = [p for p in panels if p['type'] == 'table']
+    assert tables, 'no table of the services deaf now'
+    for table in tables:
+        assert legends(table['targets'][0]['target'], series) == sorted(
+            '%s.%s' % SAFE[s] for s in SERVICES if s is not PINGED)
+        transforms = [t['id'] for t in table['transformations']]
+        assert transforms[:2] == ['reduce', 'filterByValue'], transforms
+
+
+def test_probe_kind_per_service_is_a_state_not_lines(series):
+    """One row per service whose value says the kind it answers: the method.*
+    gauges, each kind scaled by its code, summed per topic.host."""
+    method = {n for n in series if '.method.' in n}
+    panels = panels_plotting(method, series)
+    assert not [p['title'] for p in panels if p['type'] == 'timeseries']
+    states = [p for p in panels if p['type'] == 'state-timeline']
+    assert states, [(p['title'], p['type']) for p in panels]
+    for panel in states:
+        (target,) = panel['targets']
         expression = parse(target['target'])
-        nodes = [arg.value for arg in expression.args[1:]]
-        for name in matched_by(target['target'], series):
-            pieces = name.split('.')
-            aliases.append('.'.join(pieces[n] for n in nodes))
-            # Timers and the clock offset gauge are in ms; counts are not.
-            kinds.add(pieces[1] == 'timers' or pieces[-1] == 'clock_offset')
-    assert len(aliases) == len(set(aliases)), sorted(aliases)
-    assert len(kinds) == 1, 'times and counts in one panel'
-    unit = panel['fieldConfig']['defaults']['unit']
-    assert unit == ('ms' if kinds == {True} else 'short')
-    assert panel.get('description')
+        assert expression.name == 'groupByNodes'
+        assert expression.args[1] == Literal('sum')
+        codes = {}
+        for arg in calls(expression, 'group')[0].args:
+            factor = arg.args[1].value if isinstance(arg, Call) else 1
+            (kind,) = {leaf(n).split('.', 1)[1]
+                       for n in matched_by_expression(arg, series)}
+            codes[kind] = factor
+        assert set(codes) == set(probes.ORDER)
+        mapped = {}
+        for mapping in panel['fieldConfig']['defaults']['mappings']:
+            options = mapping['options']
+            for kind, code in codes.items():
+                if options['from'] <= code <= options['to']:
+                    mapped.setdefault(kind, []).append(
+                        options['result']['text'])
+        assert mapped == {kind: [kind] for kind in probes.ORDER}, mapped
+        assert sorted(legends(target['target'], series)) == sorted(
+            '%s.%s' % SAFE[s] for s in (ANSWERING, PINGED))
 
 
-def test_every_phase_and_counter_is_plotted(series):
-    base = '%s.%s.%s' % (PREFIX, TOPIC, HOST)
-    by_panel = {panel['title']: set().union(*(
-        matched_by(target['target'], series) for target in panel['targets']))
-        for panel in dashboard['panels']}
-    plotted = set().union(*by_panel.values())
-    for phase in timings.PHASES:
-        for aggregate in ('mean', 'upper_90'):
-            assert ('stats.timers.%s.%s.%s' % (base, phase, aggregate)
-                    in plotted), (phase, aggregate)
-        # ...in a panel of its own.
-        assert any({name.split('.')[-2] for name in names} == {phase}
-                   for names in by_panel.values()), phase
-    for counter in COUNTERS:
-        assert 'stats_counts.%s.%s' % (base, counter) in plotted, counter
-    for gauge in ('deaf', 'clock_offset') + probe.STATE + tuple(
-            'method.' + k for k in probes.ORDER):
-        assert 'stats.gauges.%s.%s' % (base, gauge) in plotted, gauge
+def test_service_figures_and_clock_offset_are_plotted(series):
+    base = 'stats.gauges.%s.%s.%s.' % (PREFIX, TOPIC, HOST)
+    executor = {base + name for name in probe.STATE
+                if name.startswith('executor_')}
+    hub = {base + name for name in probe.STATE if name.startswith('hub_')}
+    assert {tuple(sorted(panel_series(p, series)))
+            for p in panels_plotting(executor, series)} == {
+                tuple(sorted(executor))}
+    assert {tuple(sorted(panel_series(p, series)))
+            for p in panels_plotting(hub, series)} == {tuple(sorted(hub))}
+    assert panels_plotting({base + 'clock_offset'}, series)
 
 
 def test_variables(series):
+    """Topics and hosts come from the sent counters: a service that never
+    answered (no timer, no gauge of its legs) can be picked all the same."""
     assert variables['datasource']['type'] == 'datasource'
     assert variables['datasource']['query'] == 'graphite'
     assert variables['prefix']['current']['value'] == PREFIX
-    for panel, target in TARGETS:
+    for panel in PANELS:
         assert panel['datasource']['uid'] == '${datasource}'
-        assert target['datasource']['uid'] == '${datasource}'
+        for target in panel['targets']:
+            assert target['datasource']['uid'] == '${datasource}'
     # A query variable lists the nodes its pattern matches, at its depth.
     nodes = {'.'.join(name.split('.')[:depth])
              for name in series for depth in range(1, name.count('.') + 2)}
-    for name, value in (('topic', TOPIC), ('host', HOST)):
+    for name, index in (('topic', 0), ('host', 1)):
         variable = variables[name]
         assert variable['datasource']['uid'] == '${datasource}'
+        assert variable['query'].startswith('stats_counts.$prefix.'), (
+            variable['query'])
         found = matching(variable['query'], nodes)
-        assert {node.rsplit('.', 1)[1] for node in found} == {value}, (
-            name, variable['query'], found)
-    assert variables['host']['multi'] and variables['host']['includeAll']
+        assert {node.rsplit('.', 1)[1] for node in found} == {
+            safe[index] for safe in SAFE.values()}, (name, variable['query'],
+                                                     found)
+        assert variable['multi'] and variable['includeAll']
+
+
+def test_alert_file_is_grafana_provisioning():
+    assert alerts['apiVersion'] == 1
+    (group,) = alerts['groups']
+    assert group['name'] and group['folder'] and group['interval']
+    uids = [rule['uid'] for rule in RULES]
+    assert len(uids) == len(set(uids))
+    datasources = set()
+    for rule in RULES:
+        assert rule['title'] and rule['for'] is not None, rule['uid']
+        assert rule['noDataState'] in ('NoData', 'Alerting', 'OK')
+        assert rule['execErrState'] in ('Error', 'Alerting', 'OK')
+        _threshold(rule)     # condition <- threshold <- reduce <- query
+        for query in rule['data']:
+            assert query['model']['refId'] == query['refId']
+            if query['datasourceUid'] != '__expr__':
+                datasources.add(query['datasourceUid'])
+                assert query['model']['datasource']['type'] == 'graphite'
+                assert query['relativeTimeRange']['from'] > 0
+                # Grafana's provisioning expands $NAME in the queries.
+                assert '$' not in query['model']['target']
+        assert '{{ $labels.name }}' in rule['annotations']['summary']
+        assert rule['labels']['severity']
+        panel = next(p for p in PANELS if p['id'] == rule['panelId'])
+        assert rule['dashboardUid'] == dashboard['uid']
+        assert panel, rule['panelId']
+    assert len(datasources) == 1, datasources
+
+
+def _rule_series(rule, series):
+    _, query = _threshold(rule)
+    return matched_by(query['model']['target'], series), query
+
+
+def test_alert_deaf(series):
+    rule = rules['inflight-deaf']
+    threshold, _ = _threshold(rule)
+    names, _ = _rule_series(rule, series)
+    assert {leaf(n) for n in names} == {'deaf'}
+    assert 0 <= threshold < 1           # the gauge is 0 or 1
+    assert rule['for'] == '2m'
+    panel = next(p for p in PANELS if p['id'] == rule['panelId'])
+    assert names <= panel_series(panel, series)
+
+
+def test_alert_loss(series):
+    rule = rules['inflight-loss']
+    threshold, query = _threshold(rule)
+    assert threshold == LOSS_THRESHOLD_PERCENT
+    expression = parse(query['model']['target'])
+    (ratio,) = calls(expression, 'asPercent')
+    assert [{leaf(n) for n in matched_by_expression(arg, series)}
+            for arg in ratio.args[:2]] == [{'lost'}, {'sent'}]
+    assert ratio.args[2:] == (Literal(2), Literal(3))
+    # One bucket over exactly the 10 minutes queried.
+    assert [c.args[1:] for c in calls(ratio, 'summarize')] == [
+        (Literal('10min'), Literal('sum'), Literal(True))] * 2
+    assert query['relativeTimeRange'] == {'from': 600, 'to': 0}
+    panel = next(p for p in PANELS if p['id'] == rule['panelId'])
+    assert calls(parse(panel['targets'][0]['target']), 'asPercent')
+    assert threshold in steps(panel)
+
+
+def test_alert_queue(series):
+    rule = rules['inflight-queue']
+    threshold, _ = _threshold(rule)
+    names, _ = _rule_series(rule, series)
+    assert {leaf(n) for n in names} == {'last.to_service', 'last.queue_total'}
+    assert threshold == QUEUE_THRESHOLD_MS
+    assert rule['for'] == '5m'
+    panel = next(p for p in PANELS if p['id'] == rule['panelId'])
+    assert {leaf(n) for n in panel_series(panel, series)} == {
+        'last.queue_total'}
+    assert threshold in steps(panel)
