@@ -1,20 +1,19 @@
 """etc/grafana/inflight.json and inflight-alerts.yaml ask only for series that
 inflight really sends, in ways that draw at every range.
 
-The statsd names come from the real code: inflight.outputs.statsd.Metrics sends to a
-real UDP socket here, for three services (one answering the inflight endpoint,
-one answering pings only, one answering nothing), and the packets are read
-back. They are mapped to the graphite series Etsy statsd makes of them
-(legacyNamespace, percentThreshold 90), and every target of the dashboard and
-of the alert rules must match some of those series.
+The statsd names come from the real code: inflight.outputs.statsd.Metrics
+sends to a real UDP socket here, for three services (one answering the
+inflight endpoint, one answering pings only, one answering nothing), and the
+packets are read back. They are mapped to the graphite series Etsy statsd
+makes of them (legacyNamespace, percentThreshold 90), and every target of the
+dashboard and of the alert rules must match some of those series.
 
 What draws at every range under carbon's defaults (every archive an average,
-xFilesFactor 0.3) is checked by rule here, and by querying a real graphite in
-tests/functional: statsd sends a timer only in the flushes where a probe ended,
-so timers vanish from the coarser archives; gauges and counters are sent on
-every flush. A counter's count per flush shown as a height changes with the
-archive (and carbon averages it); a ratio of two sums over the same interval,
-or a per-second rate averaged, does not.
+xFilesFactor 0.3) is checked by rule here: statsd sends a timer only in the
+flushes where a probe ended, so timers vanish from the coarser archives;
+gauges and counters are sent on every flush. A counter's count per flush
+shown as a height changes with the archive (and carbon averages it); a ratio
+of two sums over the same interval, or a per-second rate averaged, does not.
 """
 
 import collections
@@ -336,7 +335,7 @@ def matched_by(target, names):
     return set().union(*(matching(p, names) for p in paths(parse(target))))
 
 
-# --- What a target makes of the series ----------------------------------------
+# --- What a target makes of the series --------------------------------------
 
 # Functions whose output series are their first argument's, one for one.
 _ONE_FOR_ONE = {'aliasByNode', 'consolidateBy', 'summarize', 'scale',
@@ -735,9 +734,10 @@ def test_alert_file_is_grafana_provisioning():
                 assert '$' not in query['model']['target']
         assert '{{ $labels.name }}' in rule['annotations']['summary']
         assert rule['labels']['severity']
-        panel = next(p for p in PANELS if p['id'] == rule['panelId'])
+        panel = next((p for p in PANELS if p['id'] == rule.get('panelId')),
+                     None)
+        assert panel, '%s: no panel %s' % (rule['uid'], rule.get('panelId'))
         assert rule['dashboardUid'] == dashboard['uid']
-        assert panel, rule['panelId']
     assert len(datasources) == 1, datasources
 
 
