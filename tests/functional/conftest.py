@@ -1,8 +1,11 @@
-"""Fixtures of the functional tests: processes, a services table, and
-real Nova."""
+"""Fixtures of the functional tests: processes, a services table, real
+Nova, and a real graphite."""
+
+import os
 
 import pytest
 
+import graphite
 from harness import Processes
 from inflight import db
 import real_nova
@@ -55,3 +58,17 @@ def nova_cloud(nova_venv, tmp_path):
     yield start
     for cloud in clouds:
         cloud.stop()
+
+
+@pytest.fixture(scope='session')
+def graphite_install():
+    """statsd, carbon-cache and graphite-web, installed once (graphite.py).
+
+    Skipped without node and npm or the registries, unless
+    INFLIGHT_REQUIRE_GRAPHITE=1 or CI=true: then it fails."""
+    try:
+        return graphite.install()
+    except graphite.Unavailable as e:
+        if os.environ.get('CI') == 'true':
+            pytest.fail('%s, and CI=true requires it' % e)
+        servers.unavailable(str(e), 'INFLIGHT_REQUIRE_GRAPHITE')

@@ -44,6 +44,9 @@ RUN_BY = {
     'echo $?': 'test_readme::test_inflight_ping',
     'inflight db sync --config-file /etc/inflight.conf':
         'test_readme::test_db_sync',
+    'bin/dashboard-pictures docs/dashboard':
+        'test_dashboard_graphite::'
+        'test_every_target_of_the_dashboard_draws_a_line_from_real_graphite',
 }
 
 
