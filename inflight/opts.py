@@ -98,6 +98,15 @@ statsd_opts = [
                help='First part of every metric name.'),
 ]
 
+prometheus_opts = [
+    cfg.PortOpt('port', default=0,
+                help='TCP port on which nova-inflight serves its metrics to '
+                     'Prometheus, at /metrics. 0: not served.'),
+    cfg.HostAddressOpt('host', default='127.0.0.1',
+                       help='Address the Prometheus port listens on: '
+                            '0.0.0.0 (or ::) for every interface.'),
+]
+
 
 def _library_opts(list_opts, group, names):
     """Copies of a library's options, picked by name from its list_opts()."""
@@ -122,6 +131,7 @@ def list_opts():
                                    ('connection',))),
         ('inflight', copy.deepcopy(inflight_opts + service_opts)),
         ('statsd', copy.deepcopy(statsd_opts)),
+        ('prometheus', copy.deepcopy(prometheus_opts)),
     ]
 
 
@@ -130,6 +140,7 @@ def register_opts(conf):
     conf.register_opts(host_opts)
     conf.register_opts(inflight_opts + service_opts, group='inflight')
     conf.register_opts(statsd_opts, group='statsd')
+    conf.register_opts(prometheus_opts, group='prometheus')
     db_options.set_defaults(conf)
     # As Nova does: Nova's services listen on the exchange `nova`.
     oslo_messaging.set_transport_defaults(control_exchange=NOVA_EXCHANGE)
