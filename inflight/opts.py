@@ -4,9 +4,12 @@ import copy
 import socket
 
 from oslo_config import cfg
+from oslo_config import types
 from oslo_db import options as db_options
 import oslo_messaging
 from oslo_messaging import opts as messaging_opts
+
+from inflight.timings import PHASES
 
 # Nova's exchange; oslo.messaging's own default is 'openstack'.
 NOVA_EXCHANGE = 'nova'
@@ -105,6 +108,12 @@ prometheus_opts = [
     cfg.HostAddressOpt('host', default='127.0.0.1',
                        help='Address the Prometheus port listens on: '
                             '0.0.0.0 (or ::) for every interface.'),
+    cfg.ListOpt('phases', default=list(PHASES),
+                item_type=types.String(choices=PHASES),
+                help='Phases served as histograms, each about 20 series per '
+                     'service: fewer phases for many services (queue_total '
+                     'alone for the alerts of '
+                     'etc/prometheus/inflight-rules.yml).'),
 ]
 
 

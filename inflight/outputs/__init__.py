@@ -73,5 +73,6 @@ def from_conf(conf):
     if conf.prometheus.port:
         chosen.append(prometheus.Exporter(conf.prometheus.host,
                                           conf.prometheus.port,
-                                          sleep=conf.inflight.sleep))
+                                          sleep=conf.inflight.sleep,
+                                          phases=conf.prometheus.phases))
     return Outputs(chosen)

@@ -78,10 +78,11 @@ def address(host, port):
 
 class Exporter:
     """Probe outcomes in a registry of its own, served at
-    http://host:port/metrics from a thread of its own (not served at port 0).
+    http://host:port/metrics from a thread of its own (not served at port 0);
+    a histogram for each of `phases`, whose buckets fit a requested `sleep`.
     """
 
-    def __init__(self, host='127.0.0.1', port=0, sleep=0.0,
+    def __init__(self, host='127.0.0.1', port=0, sleep=0.0, phases=PHASES,
                  bind_for=BIND_FOR):
         # The _created series Prometheus' text format does not use: one per
         # service and histogram or counter fewer.
@@ -94,7 +95,7 @@ class Exporter:
                 'inflight_%s_seconds' % phase, HELP[phase],
                 SERVICE + ('kind',), buckets=buckets(phase, sleep),
                 registry=registry)
-            for phase in PHASES}
+            for phase in PHASES if phase in phases}
         self._counts = {
             outcome: prometheus_client.Counter(
                 'inflight_probes_%s' % outcome, text, SERVICE,
@@ -218,9 +219,9 @@ class Exporter:
         """
         topic, host = self._labels(service)
         for phase, seconds in timings._asdict().items():
-            if seconds is not None:
-                self._phases[phase].labels(topic, host, kind).observe(
-                    max(0.0, seconds))
+            histogram = self._phases.get(phase)
+            if seconds is not None and histogram is not None:
+                histogram.labels(topic, host, kind).observe(max(0.0, seconds))
         self._counts['received'].labels(topic, host).inc()
         if clock_offset is not None:
             self._clock_offset.labels(topic, host).set(clock_offset)

@@ -245,3 +245,30 @@ def test_from_conf_serves_prometheus_only_with_a_port():
     finally:
         chosen.close()
     assert not exporter.serving
+
+
+def test_only_the_phases_asked_for_are_histograms():
+    exporter = prometheus.Exporter(phases=['queue_total'])
+    exporter.received(CMP1, 'inflight', BREAKDOWN)
+    exporter.received(CMP1, 'baseapi', timings.round_trip_only(0.004))
+    samples = scrape(exporter)
+    assert {name for name in names(samples) if name.endswith('_count')} == {
+        'inflight_queue_total_seconds_count'}
+    assert samples[('inflight_probes_received_total', labels(CMP1))] == 2
+
+
+def test_the_phases_option_takes_phase_names_only(tmp_path):
+    assert conf_with().prometheus.phases == list(timings.PHASES)
+    path = tmp_path / 'inflight.conf'
+    for value, phases in (('queue_total, round_trip',
+                           ['queue_total', 'round_trip']),
+                          ('queue', cfg.ConfigFileValueError)):
+        path.write_text('[prometheus]\nphases = %s\n' % value)
+        conf = cfg.ConfigOpts()
+        opts.register_opts(conf)
+        conf(['--config-file', str(path)], default_config_files=[])
+        if isinstance(phases, list):
+            assert conf.prometheus.phases == phases
+        else:
+            with pytest.raises(phases):
+                conf.prometheus.phases
