@@ -10,6 +10,7 @@ import prometheus_client
 from prometheus_client import parser
 import pytest
 
+from inflight import config
 from inflight import db
 from inflight import opts
 from inflight import outputs
@@ -272,3 +273,14 @@ def test_the_phases_option_takes_phase_names_only(tmp_path):
         else:
             with pytest.raises(phases):
                 conf.prometheus.phases
+
+
+def test_an_option_misspelt_in_the_prometheus_group_is_warned_of(tmp_path):
+    path = tmp_path / 'inflight.conf'
+    path.write_text('[prometheus]\nprot = 9875\n')
+    conf = cfg.ConfigOpts()
+    opts.register_opts(conf)
+    conf(['--config-file', str(path)], default_config_files=[])
+    assert config.unknown_options(conf) == [
+        '[prometheus] prot in %s is not an inflight option (did you mean '
+        'port?); it is ignored' % path]
