@@ -44,6 +44,10 @@ RUN_BY = {
     'echo $?': 'test_readme::test_inflight_ping',
     'inflight db sync --config-file /etc/inflight.conf':
         'test_readme::test_db_sync',
+    'promtool check rules etc/prometheus/inflight-rules.yml':
+        'test_prometheus::test_the_readme_promtool_lines',
+    'promtool test rules etc/prometheus/inflight-rules.test.yml':
+        'test_prometheus::test_the_readme_promtool_lines',
 }
 
 
