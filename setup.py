@@ -18,6 +18,7 @@ setuptools.setup(
         'oslo.utils>=8.0',
         'eventlet>=0.40',
         'statsd>=4.0',
+        'prometheus-client>=0.20',
         'SQLAlchemy>=2.0',
         'PyMySQL>=1.1',
         'psycopg2-binary>=2.9',

@@ -26,7 +26,7 @@ LOG = logging.getLogger(__name__)
 
 # The groups whose every option is inflight's: any other name in them is a
 # mistake. [DEFAULT] and [database] also hold Nova's options, in nova.conf.
-OWN_GROUPS = ('inflight', 'statsd')
+OWN_GROUPS = ('inflight', 'statsd', 'prometheus')
 
 # The package to install for a database driver's module, where their
 # names differ.

@@ -4,9 +4,12 @@ import copy
 import socket
 
 from oslo_config import cfg
+from oslo_config import types
 from oslo_db import options as db_options
 import oslo_messaging
 from oslo_messaging import opts as messaging_opts
+
+from inflight.timings import PHASES
 
 # Nova's exchange; oslo.messaging's own default is 'openstack'.
 NOVA_EXCHANGE = 'nova'
@@ -98,6 +101,21 @@ statsd_opts = [
                help='First part of every metric name.'),
 ]
 
+prometheus_opts = [
+    cfg.PortOpt('port', default=0,
+                help='TCP port on which nova-inflight serves its metrics to '
+                     'Prometheus, at /metrics. 0: not served.'),
+    cfg.HostAddressOpt('host', default='127.0.0.1',
+                       help='Address the Prometheus port listens on: '
+                            '0.0.0.0 (or ::) for every interface.'),
+    cfg.ListOpt('phases', default=list(PHASES),
+                item_type=types.String(choices=PHASES),
+                help='Phases served as histograms, each about 20 series per '
+                     'service: fewer phases for many services (queue_total '
+                     'alone for the alerts of '
+                     'etc/prometheus/inflight-rules.yml).'),
+]
+
 
 def _library_opts(list_opts, group, names):
     """Copies of a library's options, picked by name from its list_opts()."""
@@ -122,6 +140,7 @@ def list_opts():
                                    ('connection',))),
         ('inflight', copy.deepcopy(inflight_opts + service_opts)),
         ('statsd', copy.deepcopy(statsd_opts)),
+        ('prometheus', copy.deepcopy(prometheus_opts)),
     ]
 
 
@@ -130,6 +149,7 @@ def register_opts(conf):
     conf.register_opts(host_opts)
     conf.register_opts(inflight_opts + service_opts, group='inflight')
     conf.register_opts(statsd_opts, group='statsd')
+    conf.register_opts(prometheus_opts, group='prometheus')
     db_options.set_defaults(conf)
     # As Nova does: Nova's services listen on the exchange `nova`.
     oslo_messaging.set_transport_defaults(control_exchange=NOVA_EXCHANGE)

@@ -15,6 +15,7 @@ the outputs after it.
 import logging
 import time
 
+from inflight.outputs import prometheus
 from inflight.outputs import statsd
 
 LOG = logging.getLogger(__name__)
@@ -67,7 +68,11 @@ class Outputs:
 
 def from_conf(conf):
     """The outputs `conf` asks for: statsd always, the others when set."""
-    return Outputs([
-        statsd.Metrics(conf.statsd.host, conf.statsd.port,
-                       conf.statsd.prefix),
-    ])
+    chosen = [statsd.Metrics(conf.statsd.host, conf.statsd.port,
+                             conf.statsd.prefix)]
+    if conf.prometheus.port:
+        chosen.append(prometheus.Exporter(conf.prometheus.host,
+                                          conf.prometheus.port,
+                                          sleep=conf.inflight.sleep,
+                                          phases=conf.prometheus.phases))
+    return Outputs(chosen)

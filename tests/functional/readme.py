@@ -4,6 +4,7 @@ them as shown."""
 import os
 import re
 import shlex
+import shutil
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -16,6 +17,8 @@ _SHELL_BLOCKS = ('', 'console', 'sh', 'shell', 'bash')
 # The commands `pip install .` installs, and the modules they run.
 PROGRAMS = {'inflight': 'inflight.cmd.manage',
             'nova-inflight': 'inflight.cmd.inflight'}
+# Other programs README.md shows run, taken from the PATH.
+TOOLS = ('promtool',)
 
 
 def _blocks_and_prose(text):
@@ -34,6 +37,15 @@ def _blocks_and_prose(text):
         elif block is not False:
             block.append(line)
     return blocks, '\n'.join(prose)
+
+
+def files(language, path=README):
+    """The text of each code block of `language` (```yaml, say): files
+    README.md shows, not commands."""
+    with open(path) as f:
+        text = f.read()
+    return [match.group(1) for match in re.finditer(
+        r'^```%s\n(.*?)^```$' % re.escape(language), text, re.M | re.S)]
 
 
 def commands(path=README):
@@ -86,6 +98,8 @@ def argv(line, **paths):
         return [os.path.join(ROOT, words[0]), *words[1:]]
     if words[0] == 'python3':
         return [sys.executable, *words[1:]]
+    if words[0] in TOOLS and shutil.which(words[0]):
+        return [shutil.which(words[0]), *words[1:]]
     if os.path.isabs(words[0]) and os.path.exists(words[0]):
         return words                # a command in a folder of the test's
     raise AssertionError('no way to run %r here' % line)

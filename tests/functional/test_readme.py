@@ -47,6 +47,10 @@ RUN_BY = {
     'bin/dashboard-pictures docs/dashboard':
         'test_dashboard_graphite::'
         'test_every_target_of_the_dashboard_draws_a_line_from_real_graphite',
+    'promtool check rules etc/prometheus/inflight-rules.yml':
+        'test_prometheus::test_the_readme_promtool_lines',
+    'promtool test rules etc/prometheus/inflight-rules.test.yml':
+        'test_prometheus::test_the_readme_promtool_lines',
 }
 
 
