@@ -38,10 +38,13 @@ class Outputs:
     def _fan_out(self, call):
         def each(*args, **kwargs):
             for output in self.outputs:
+                error = None
                 try:
                     getattr(output, call)(*args, **kwargs)
                 except Exception as e:  # noqa: BLE001 - never the prober's
-                    self._failed(output, call, e)
+                    error = e
+                if error is not None:   # logged out of the except clause
+                    self._failed(output, call, error)
         each.__name__ = call
         return each
 
@@ -60,10 +63,13 @@ class Outputs:
             close = getattr(output, 'close', None)
             if close is None:
                 continue
+            error = None
             try:
                 close()
             except Exception as e:  # noqa: BLE001 - stopping goes on
-                self._failed(output, 'close', e)
+                error = e
+            if error is not None:
+                self._failed(output, 'close', error)
 
 
 def from_conf(conf):

@@ -144,21 +144,24 @@ class Exporter:
         ends = time.monotonic() + bind_for
         try:
             while True:
+                error = None
                 try:
                     server, thread = prometheus_client.start_http_server(
                         self.port, self.host, registry=self.registry)
-                    break
                 except Exception as e:  # noqa: BLE001 - never the prober's
-                    taken = getattr(e, 'errno', None) == errno.EADDRINUSE
-                    if (taken and time.monotonic() < ends and
-                            not self._closed.wait(BIND_EVERY)):
-                        continue
-                    if not self._closed.is_set():
-                        LOG.warning('Prometheus metrics are not served: '
-                                    'cannot listen on %s: %s; probing goes '
-                                    'on without them',
-                                    address(self.host, self.port), e)
-                    return
+                    error = e
+                if error is None:
+                    break
+                taken = getattr(error, 'errno', None) == errno.EADDRINUSE
+                if (taken and time.monotonic() < ends and
+                        not self._closed.wait(BIND_EVERY)):
+                    continue
+                if not self._closed.is_set():
+                    LOG.warning('Prometheus metrics are not served: '
+                                'cannot listen on %s: %s; probing goes '
+                                'on without them',
+                                address(self.host, self.port), error)
+                return
             with self._lock:
                 if not self._closed.is_set():
                     self._server, self._thread = server, thread
