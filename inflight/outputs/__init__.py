@@ -16,6 +16,7 @@ import logging
 import time
 
 from inflight.outputs import statsd
+from inflight.outputs import status
 
 LOG = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ class Outputs:
 
 def from_conf(conf):
     """The outputs `conf` asks for: statsd always, the others when set."""
-    return Outputs([
-        statsd.Metrics(conf.statsd.host, conf.statsd.port,
-                       conf.statsd.prefix),
-    ])
+    chosen = [statsd.Metrics(conf.statsd.host, conf.statsd.port,
+                             conf.statsd.prefix)]
+    if conf.inflight.status_file:
+        chosen.append(status.StatusFile.from_conf(conf))
+    return Outputs(chosen)
