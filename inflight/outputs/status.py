@@ -1,8 +1,9 @@
 """The status file: every service's recent probes, for `inflight top`.
 
 Per service it keeps the outcomes of its last probes (WINDOW_PROBES at most,
-none older than WINDOW seconds) in two flat arrays, the latest breakdown,
-its kind, whether it is deaf, its latest figures and its counts. A writer
+none older than WINDOW seconds) in one flat array, the newest answer among
+them its latest breakdown; its kind, whether it is deaf, its latest figures
+and its counts. A writer
 thread writes a JSON snapshot every `status_interval` seconds, atomically
 (a file beside it, then a rename), mode 0644: the daemon's host and pid,
 its settings and totals, and the ROWS worst services, worst first (deaf,
@@ -17,10 +18,10 @@ one line says when it works again. At a clean stop the last snapshot says
 
 from array import array
 import heapq
-import operator
 import json
 import logging
 import math
+import operator
 import os
 import threading
 import time
@@ -76,6 +77,7 @@ def ms(seconds):
 
 
 def _lost(entry):
+    """Whether one outcome's SLOTS values are a lost probe's."""
     return entry[_ROUND_TRIP] != entry[_ROUND_TRIP] and \
         entry[_PING] != entry[_PING]
 

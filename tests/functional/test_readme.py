@@ -44,6 +44,11 @@ RUN_BY = {
     'echo $?': 'test_readme::test_inflight_ping',
     'inflight db sync --config-file /etc/inflight.conf':
         'test_readme::test_db_sync',
+    'inflight top': 'test_top::'
+        'test_top_shows_the_deaf_service_first_and_refreshes_until_q',
+    'inflight top [--status-file PATH] [--interval SECONDS] [--once]':
+        'test_top::'
+        'test_top_shows_the_deaf_service_first_and_refreshes_until_q',
 }
 
 
