@@ -341,20 +341,27 @@ class StatusFile:
 
     def write(self, stopped=False):
         """Write a snapshot to the file, atomically; False if it failed."""
+        # Logged out of the except clauses: oslo.log would add the error's
+        # traceback to the line.
+        error = None
         try:
             text = json.dumps(self.snapshot(stopped), separators=(',', ':'))
         except Exception as e:  # noqa: BLE001 - never the prober's
-            self._snapshot_failed(e)
+            error = e
+        if error is not None:
+            self._snapshot_failed(error)
             return False
         try:
             replace(self.path, text)
         except OSError as e:
+            error = e
+        if error is not None:
             if self.failing is None:
                 LOG.warning('Cannot write the status file %s: %s; set '
                             '[inflight] status_file to a path this user can '
                             'write (empty: no status file)', self.path,
-                            e.strerror or e)
-            self.failing = e
+                            error.strerror or error)
+            self.failing = error
             return False
         if self.failing is not None:
             LOG.info('Writing the status file %s again', self.path)

@@ -10,9 +10,13 @@ import threading
 import time
 
 from oslo_config import cfg
+from oslo_log import formatters
+from oslo_log import log as oslo_log
 import pytest
 
+from inflight import config
 from inflight import db
+from inflight import demo
 from inflight import opts
 from inflight.outputs import status
 from inflight import timings
@@ -253,6 +257,31 @@ def test_an_unwritable_path_is_one_warning_then_one_line_when_it_works(
         ('INFO', 'Writing the status file %s/status.json again' % folder)]
 
 
+def test_the_warning_is_one_line_in_the_daemons_log_format(tmp_path):
+    """oslo.log's formatter adds the error being handled to a line logged
+    in an except clause: the warning is logged out of it."""
+    conf = cfg.ConfigOpts()
+    oslo_log.register_options(conf)
+    conf([], default_config_files=[], default_config_dirs=[])
+    lines = []
+    handler = logging.Handler()
+    handler.setFormatter(formatters.ContextFormatter(config=conf))
+    handler.emit = lambda record: lines.append(handler.format(record))
+    logger = logging.getLogger('inflight.outputs.status')
+    logger.addHandler(handler)
+    try:
+        out = status.StatusFile(str(tmp_path / 'not-here' / 'status.json'),
+                                2.0, 'prober1', clock=Clock(), start=False)
+        out.write()
+    finally:
+        logger.removeHandler(handler)
+    [line] = lines
+    assert line.endswith('Cannot write the status file %s/not-here/'
+                         'status.json: No such file or directory; set '
+                         '[inflight] status_file to a path this user can '
+                         'write (empty: no status file)' % tmp_path), line
+
+
 def test_the_writer_thread_writes_every_interval_and_stopped_at_close(
         tmp_path):
     path = tmp_path / 'status.json'
@@ -285,3 +314,12 @@ def test_no_url_or_password_reaches_the_file(tmp_path):
     text = (tmp_path / 'status.json').read_text()
     assert 's3cret' not in text and '://' not in text
     assert json.loads(text)['settings']['sleep'] == conf.inflight.sleep
+
+
+def test_the_demo_writes_no_status_file():
+    """The file at the default path is a running daemon's."""
+    conf = cfg.ConfigOpts()
+    config.register(conf)
+    demo.set_defaults(conf)
+    conf([], default_config_files=[], default_config_dirs=[])
+    assert conf.inflight.status_file == ''
