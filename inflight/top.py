@@ -68,6 +68,7 @@ def ms(value):
 
 
 def percent(value):
+    """'0%', '2.5%', '100%'; '-' with no probe to count."""
     if value is None:
         return '-'
     if value == 0 or value >= 10:
@@ -85,6 +86,7 @@ def span(seconds):
 
 
 def count(value):
+    """A count, its thousands apart: '100,000'."""
     return '{:,}'.format(value)
 
 
@@ -198,6 +200,7 @@ def frame(snapshot, now, height=None):
 
 
 def message(text):
+    """A frame that is a message: what keeps the file from being shown."""
     return Text(text, style='bold red')
 
 
@@ -225,7 +228,10 @@ class Keys:
             time.sleep(timeout)
             return ''
         ready, _, _ = select.select([self.fd], [], [], timeout)
-        return os.read(self.fd, 64).decode(errors='replace') if ready else ''
+        if not ready:
+            return ''
+        # A terminal gone (end of file) is as good as q.
+        return os.read(self.fd, 64).decode(errors='replace') or 'q'
 
 
 def once(path, console, clock=time.time):
