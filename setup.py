@@ -22,6 +22,7 @@ setuptools.setup(
         'SQLAlchemy>=2.0',
         'PyMySQL>=1.1',
         'psycopg2-binary>=2.9',
+        'rich>=13',
     ],
     extras_require={
         'test': ['pytest>=8', 'pytest-timeout>=2.3', 'hypothesis>=6.100'],

@@ -49,6 +49,8 @@ def set_defaults(conf):
     conf.set_default('probe_timeout', 2.0, group='inflight')
     conf.set_default('refresh_interval', 5.0, group='inflight')
     conf.set_default('register_service', True, group='inflight')
+    # No status file: the one at the default path is a running daemon's.
+    conf.set_default('status_file', '', group='inflight')
     # Every demo service carries the mixin: no ping calls, no reply queue.
     conf.set_default('probe_methods', dict.fromkeys(
         {topic for _, topic, _ in DEMO_SERVICES} | {rpcapi.TOPIC},

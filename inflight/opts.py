@@ -91,6 +91,13 @@ inflight_opts = [
                      'services table at start, so that it probes itself '
                      'too. Needs write access: leave off on a Nova '
                      'database.'),
+    cfg.StrOpt('status_file', default='/run/nova-inflight/status.json',
+               help='File the daemon writes every status_interval seconds '
+                    'with each service\'s recent probes, worst first, for '
+                    '`inflight top` (JSON, mode 0644: no URL or password in '
+                    'it). Empty: none.'),
+    cfg.FloatOpt('status_interval', default=2.0, min=0.1,
+                 help='Seconds between two writes of status_file.'),
 ]
 
 statsd_opts = [

@@ -17,6 +17,7 @@ import time
 
 from inflight.outputs import prometheus
 from inflight.outputs import statsd
+from inflight.outputs import status
 
 LOG = logging.getLogger(__name__)
 
@@ -81,4 +82,6 @@ def from_conf(conf):
                                           conf.prometheus.port,
                                           sleep=conf.inflight.sleep,
                                           phases=conf.prometheus.phases))
+    if conf.inflight.status_file:
+        chosen.append(status.StatusFile.from_conf(conf))
     return Outputs(chosen)

@@ -51,6 +51,11 @@ RUN_BY = {
         'test_prometheus::test_the_readme_promtool_lines',
     'promtool test rules etc/prometheus/inflight-rules.test.yml':
         'test_prometheus::test_the_readme_promtool_lines',
+    'inflight top': 'test_top::'
+        'test_top_shows_the_deaf_service_first_and_refreshes_until_q',
+    'inflight top [--status-file PATH] [--interval SECONDS] [--once]':
+        'test_top::'
+        'test_top_shows_the_deaf_service_first_and_refreshes_until_q',
 }
 
 

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from inflight import config
+from inflight import opts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 UNIT = os.path.join(ROOT, 'etc', 'systemd', 'nova-inflight.service')
@@ -134,3 +135,11 @@ def test_other_failures_stop_restarting_at_the_start_limit():
     # A daemon failing at once is started again every RestartSec: the
     # burst's starts must fall within the interval for the limit to end it.
     assert (burst - 1) * seconds(parsed['Service']['RestartSec']) < interval
+
+
+def test_the_unit_makes_the_folder_of_the_default_status_file():
+    [option] = [opt for opt in opts.inflight_opts if opt.name == 'status_file']
+    folder = os.path.dirname(option.default)
+    service = unit()['Service']
+    assert folder == os.path.join('/run', service['RuntimeDirectory'])
+    assert service['RuntimeDirectoryMode'] == '0755'   # top runs as anyone
