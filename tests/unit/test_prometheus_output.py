@@ -228,6 +228,7 @@ def conf_with(**prometheus_options):
     conf = cfg.ConfigOpts()
     opts.register_opts(conf)
     conf([], default_config_files=[])
+    conf.set_override('status_file', '', group='inflight')
     for name, value in prometheus_options.items():
         conf.set_override(name, value, group='prometheus')
     return conf
