@@ -151,8 +151,14 @@ class Metrics:
         self._send(fill)
 
     def sent(self, services):
-        """Count one probe sent to each of `services`."""
-        self._count(services, 'sent')
+        """Count one probe sent to each of `services`, and none lost: statsd
+        then has a lost counter (0) for every service probed, so that lost
+        over sent is 0 %, not nothing, for a service that loses none."""
+        def fill(pipe):
+            for service in services:
+                pipe.incr(self.name(service, 'sent'))
+                pipe.incr(self.name(service, 'lost'), 0)
+        self._send(fill)
 
     def lost(self, services):
         """Count one probe lost for each of `services`."""

@@ -338,8 +338,8 @@ def matched_by(target, names):
 # --- What a target makes of the series --------------------------------------
 
 # Functions whose output series are their first argument's, one for one.
-_ONE_FOR_ONE = {'aliasByNode', 'consolidateBy', 'summarize', 'scale',
-                'keepLastValue', 'asPercent'}
+_ONE_FOR_ONE = {'aliasByNode', 'consolidateBy', 'movingSum',
+                'movingAverage', 'scale', 'keepLastValue', 'asPercent'}
 # Functions that make one series of all they are given.
 _ALL_IN_ONE = {'sumSeries', 'maxSeries', 'countSeries', 'alias'}
 
@@ -499,8 +499,10 @@ def test_target_reads_no_timer(item, series):
 def test_counters_are_counted_over_fixed_intervals(item, series):
     """A count per flush drawn as a height changes with the archive read
     (and carbon averages it). What does not: statsd's per-second rate
-    averaged over a fixed interval; a ratio of two sums over the same
-    interval; whether a sum over the range is above 0."""
+    averaged over a fixed window; a ratio of two sums over the same
+    window; whether a sum over the range is above 0. Windows are rolling
+    (movingSum, movingAverage): a point per archive step, so a line at
+    every range, where summarize's buckets would draw a few points."""
     def walk(expression, inside):
         if isinstance(expression, Path):
             names = matching(expression.text, series)
@@ -508,19 +510,19 @@ def test_counters_are_counted_over_fixed_intervals(item, series):
                 return
             assert all(is_counter(n) for n in names), sorted(names)
             where = [c.name for c in inside]
-            summarize = next((c for c in reversed(inside)
-                              if c.name == 'summarize'), None)
+            window = next((c for c in reversed(inside)
+                           if c.name in ('movingSum', 'movingAverage')), None)
             if all(n.startswith('stats_counts.') for n in names):
                 if 'filterSeries' in where:
                     kept = next(c for c in inside if c.name == 'filterSeries')
                     assert kept.args[1:3] == (Literal('sum'), Literal('>'))
                     return
-                assert summarize and 'asPercent' in where, (
+                assert window and 'asPercent' in where, (
                     '%s: counts per flush %s outside a ratio of sums'
                     % (target_id(item), expression.text))
-                assert summarize.args[2] == Literal('sum'), summarize
+                assert window.name == 'movingSum', window
             else:
-                assert summarize and summarize.args[2] == Literal('average'), (
+                assert window and window.name == 'movingAverage', (
                     '%s: the rate %s is not averaged over an interval'
                     % (target_id(item), expression.text))
             return
@@ -529,7 +531,7 @@ def test_counters_are_counted_over_fixed_intervals(item, series):
                 walk(arg, inside + [expression])
     walk(parse(item[2]), [])
     for ratio in calls(parse(item[2]), 'asPercent'):
-        intervals = [c.args[1:3] for c in calls(ratio, 'summarize')]
+        intervals = [c.args[1:] for c in calls(ratio, 'movingSum')]
         assert len(intervals) == 2 and len(set(intervals)) == 1, (
             'lost and sent summed over different intervals: %r' % intervals)
 
@@ -614,7 +616,7 @@ def test_loss_is_a_ratio_per_service(series):
     for panel, ratio in per_service:
         # Lost matched to its own service's sent by topic and host.
         assert ratio.args[2:] == (Literal(2), Literal(3)), ratio
-        assert [c.args[1] for c in calls(ratio, 'summarize')] == [
+        assert [c.args[1] for c in calls(ratio, 'movingSum')] == [
             Literal('10min')] * 2
         assert panel['fieldConfig']['defaults']['unit'] == 'percent'
         assert LOSS_THRESHOLD_PERCENT in steps(panel), panel['title']
@@ -766,9 +768,9 @@ def test_alert_loss(series):
     assert [{leaf(n) for n in matched_by_expression(arg, series)}
             for arg in ratio.args[:2]] == [{'lost'}, {'sent'}]
     assert ratio.args[2:] == (Literal(2), Literal(3))
-    # One bucket over exactly the 10 minutes queried.
-    assert [c.args[1:] for c in calls(ratio, 'summarize')] == [
-        (Literal('10min'), Literal('sum'), Literal(True))] * 2
+    # Each point: lost over sent in the 10 minutes before it.
+    assert [c.args[1:] for c in calls(ratio, 'movingSum')] == [
+        (Literal('10min'),)] * 2
     assert query['relativeTimeRange'] == {'from': 600, 'to': 0}
     panel = next(p for p in PANELS if p['id'] == rule['panelId'])
     assert calls(parse(panel['targets'][0]['target']), 'asPercent')

@@ -157,3 +157,11 @@ def test_the_error_shows_once_in_an_oslo_log_line():
         logger.removeHandler(handler)
     [line] = lines
     assert line.count('Connection refused') == 1, line
+
+
+def test_a_probe_sent_makes_the_lost_counter_exist_with_none_lost(statsd):
+    m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
+    m.sent([CMP1])
+    statsd.wait_for(lambda got: len(got) == 2)
+    assert statsd.metrics == [('p.compute.cmp1.sent', 1.0, 'c'),
+                              ('p.compute.cmp1.lost', 0.0, 'c')]
