@@ -1,11 +1,13 @@
 """Running nova-inflight and probed services as real processes, for the tests."""
 
 import ctypes
+import datetime
 import os
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -226,3 +228,34 @@ class BrokerProxy(TcpProxy):
         super().__init__(processes, (url.hostname, url.port or 5672))
         self.url = url._replace(netloc='%s:%s@127.0.0.1:%d' % (
             url.username, url.password, self.port)).geturl()
+
+
+class Heartbeat:
+    """Keeps a row's last_seen_up fresh, as a Nova service reports its
+    state, every `interval` seconds until stopped."""
+
+    def __init__(self, engine, host, interval):
+        self._engine, self._host, self._interval = engine, host, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def beat(self):
+        now = datetime.datetime.now(datetime.timezone.utc).replace(
+            tzinfo=None)
+        with self._engine.begin() as conn:
+            conn.execute(db.services.update()
+                         .where(db.services.c.host == self._host)
+                         .values(last_seen_up=now, updated_at=now,
+                                 report_count=db.services.c.report_count + 1))
+
+    def _run(self):
+        while not self._stop.wait(self._interval):
+            self.beat()
+
+    def start(self):
+        self.beat()
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()

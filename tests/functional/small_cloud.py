@@ -19,11 +19,9 @@ each service probed once every 12 s (cycle_seconds 60 / 5), that is once
 every 6 statsd flushes, as a 60 s cycle is on a 10 s flush.
 """
 
-import datetime
 import signal
-import threading
 
-from harness import add_row, daemon_conf, read_line
+from harness import Heartbeat, add_row, daemon_conf, read_line
 from inflight import db
 import graphite
 
@@ -49,37 +47,6 @@ SERVICES = (
     ('compute', 'cmp3.example.org', 'eventlet', dict(hog=LATE_HOG)),
 )
 DEAF = ('compute', 'cmp4.example.org')
-
-
-class Heartbeat:
-    """Keeps a row's last_seen_up fresh, as a Nova service reports its
-    state, every `interval` seconds until stopped."""
-
-    def __init__(self, engine, host, interval):
-        self._engine, self._host, self._interval = engine, host, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def beat(self):
-        now = datetime.datetime.now(datetime.timezone.utc).replace(
-            tzinfo=None)
-        with self._engine.begin() as conn:
-            conn.execute(db.services.update()
-                         .where(db.services.c.host == self._host)
-                         .values(last_seen_up=now, updated_at=now,
-                                 report_count=db.services.c.report_count + 1))
-
-    def _run(self):
-        while not self._stop.wait(self._interval):
-            self.beat()
-
-    def start(self):
-        self.beat()
-        self._thread.start()
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
 
 
 class SmallCloud:

@@ -6,10 +6,8 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 
-from harness import add_row, daemon_conf, received_from, stop_daemon
-from inflight import db
+from harness import Heartbeat, add_row, daemon_conf, received_from, stop_daemon
 from inflight.timings import PHASES
 
 FAST = dict(sleep=0.1, probe_timeout=0.5, richer_retry_interval=1.0,
@@ -56,36 +54,6 @@ def test_unmodified_services_fall_back_and_deaf_ones_are_flagged(
     assert 'compute.fresh.test is up by its heartbeat but deaf' in log
     assert 'stale.test is up' not in log
     assert 'conductor.rpcping.test answers oslo_rpc_server_ping probes' in log
-
-
-class Heartbeat:
-    """Sets a row's last_seen_up to now every `interval` seconds, as a Nova
-    service reports its state, until stopped."""
-
-    def __init__(self, engine, host, interval):
-        self._engine, self._host, self._interval = engine, host, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def beat(self):
-        now = datetime.datetime.now(datetime.timezone.utc).replace(
-            tzinfo=None)
-        with self._engine.begin() as conn:
-            conn.execute(db.services.update()
-                         .where(db.services.c.host == self._host)
-                         .values(last_seen_up=now))
-
-    def _run(self):
-        while not self._stop.wait(self._interval):
-            self.beat()
-
-    def start(self):
-        self.beat()
-        self._thread.start()
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
 
 
 def test_deaf_stays_deaf_across_table_reads_until_its_heartbeat_stops(
