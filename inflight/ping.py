@@ -18,6 +18,7 @@ import oslo_messaging
 
 from inflight import broker
 from inflight import db
+from inflight import logs
 from inflight import methods
 from inflight.outputs import statsd
 from inflight import prober
@@ -91,8 +92,9 @@ def figures(state):
 
 def _report(name, summary, out):
     print('--- %s inflight ping statistics ---' % name, file=out)
-    print('%(sent)d probes sent, %(received)d received, %(loss_percent).1f%% '
-          'loss' % summary, file=out)
+    print('%s sent, %d received, %.1f%% loss'
+          % (logs.plural(summary['sent'], 'probe'), summary['received'],
+             summary['loss_percent']), file=out)
     if summary['phases']:
         print('%-13s %10s %10s %10s %10s  (ms)'
               % ('phase', 'min', 'median', 'p90', 'max'), file=out)
@@ -161,8 +163,9 @@ def run(conf, topic, host, count, interval, method=None, as_json=False,
     results = []
     try:
         if not as_json:
-            print('INFLIGHT %s: %d probes, sleep %.3g s, timeout %.3g s, '
-                  'exchange %s' % (name, count, conf.inflight.sleep,
+            print('INFLIGHT %s: %s, sleep %.3g s, timeout %.3g s, '
+                  'exchange %s' % (name, logs.plural(count, 'probe'),
+                                   conf.inflight.sleep,
                                    conf.inflight.probe_timeout,
                                    conf.control_exchange), file=out)
         for seq in range(1, count + 1):

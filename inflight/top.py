@@ -90,6 +90,11 @@ def count(value):
     return '{:,}'.format(value)
 
 
+def services(value):
+    """'1 service', '100,000 services'."""
+    return '%s service%s' % (count(value), '' if value == 1 else 's')
+
+
 def common_domain(hosts):
     """The dot-labels every host ends with, keeping one label of each:
     '.example.org' for cmp1.example.org and ctl1.example.org; '' if none."""
@@ -139,7 +144,7 @@ def header(snapshot, now, domain):
     return [
         line(freshness, ': nova-inflight on %s, pid %s'
              % (snapshot['host'], snapshot['pid'])),
-        line('%s services, ' % count(snapshot['services']),
+        line('%s, ' % services(snapshot['services']),
              ('%s deaf' % count(deaf), 'bold red' if deaf else ''),
              ', loss %s over %s' % (percent(window['loss_percent']),
                                     span(snapshot['window_seconds'])),
@@ -192,8 +197,8 @@ def frame(snapshot, now, height=None):
     rows = snapshot['rows']
     domain = common_domain([row['host'] for row in rows])
     shown = rows if height is None else rows[:max(0, height - FRAME_LINES)]
-    footer = '%s of %s services, worst first' % (count(len(shown)),
-                                                 count(snapshot['services']))
+    footer = '%s of %s, worst first' % (count(len(shown)),
+                                        services(snapshot['services']))
     return Group(*header(snapshot, now, domain), table(shown, domain),
                  Text(footer + ('  q quits' if height else ''),
                       style='dim'))

@@ -181,3 +181,8 @@ def test_an_empty_status_file_option_is_said_so(tmp_path):
     assert done.returncode == 1
     assert done.stderr.startswith('inflight top: error: [inflight] '
                                   'status_file is empty')
+
+
+def test_one_service_is_one_service_not_one_services():
+    assert top.services(1) == '1 service'
+    assert top.services(100000) == '100,000 services'
