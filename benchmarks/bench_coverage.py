@@ -17,7 +17,7 @@ echo pushed through it, and the prober's CPU per probe against one core
 
 import logging
 
-from inflight import db
+from inflight.cloud import record
 from inflight import opts
 from inflight import pacing
 from inflight import ring
@@ -36,7 +36,7 @@ def simulate(services, cycle_seconds, max_in_flight, sleep, round_trip,
     pacer = pacing.Pacer(cycle_seconds, max_in_flight,
                          monotonic=lambda: now[0])
     services_ring = ring.ServiceRing(
-        db.Service(i, 'host%d' % i, 'nova-compute', 'compute', None, None)
+        record.Service.of('compute', 'host%d' % i, id=i, binary='nova-compute')
         for i in range(services))
     spacing = pacer.spacing(services, probe_interval)
     pacing_log = logging.getLogger(pacing.__name__)

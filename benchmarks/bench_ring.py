@@ -25,7 +25,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from inflight import db
+from inflight.cloud import db
 from inflight import pacing
 from inflight import ring
 

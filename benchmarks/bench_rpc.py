@@ -33,7 +33,7 @@ import uuid
 from oslo_config import cfg
 import oslo_messaging
 
-from inflight import db
+from inflight.cloud import record
 from inflight import manager
 from inflight.outputs import statsd as metrics
 from inflight import methods
@@ -228,7 +228,7 @@ class RPCBench:
                                relearn_after=conf.inflight.deaf_after),
             on_outcome=[self._outcome], max_calls=conf.inflight.max_calls)
         self.ring = ring.ServiceRing([
-            db.Service(i + 1, host, 'nova-bench', self.topic, None, None)
+            record.Service.of(self.topic, host, id=i + 1, binary='nova-bench')
             for i, host in enumerate(self.hosts)])
         self.manager = manager.InflightManager(conf, self.prober, self.ring,
                                                lambda: [])
@@ -244,11 +244,13 @@ class RPCBench:
             service.wait_ready()
         return self
 
-    def api_for(self, topic):
+    def api_for(self, service):
         """As InflightService.api_for: one BaseAPI client per topic."""
-        if topic not in self._apis:
-            self._apis[topic] = rpcapi.BaseAPI(self.transport, topic)
-        return self._apis[topic]
+        api = self._apis.get(service.topic)
+        if api is None:
+            api = self._apis[service.topic] = rpcapi.BaseAPI(
+                self.transport, service.topic)
+        return api
 
     def stop(self):
         everyone = self.services + self.idle_pair

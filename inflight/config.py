@@ -14,7 +14,7 @@ from oslo_log import log
 import oslo_messaging
 import sqlalchemy as sa
 
-from inflight import db
+from inflight.cloud import db
 from inflight import opts
 from inflight import probes
 from inflight import version

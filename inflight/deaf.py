@@ -35,20 +35,20 @@ class DeafWatch:
     """Counts lost probes in a row per service; flags the up ones past a limit."""
 
     def __init__(self, metrics, deaf_after, down_time, newest_row):
-        """`newest_row((topic, host))` is the service's row as the newest read
-        of the table found it and when that read was (naive UTC): (None,
-        read_at) once the service left the table."""
+        """`newest_row(key)` is the service's row as the newest read of the
+        table found it and when that read was (naive UTC): (None, read_at)
+        once the service left the table."""
         self._metrics = metrics
         self.deaf_after = deaf_after
         self.down_time = down_time
         self._newest_row = newest_row
         self._lost_in_row = {}
         self._deaf = set()
-        self._gauged = {}   # key -> last value sent (statsd keeps gauges)
+        self._gauged = {}   # Key -> last value sent (statsd keeps gauges)
         self._lock = threading.Lock()
 
     def is_deaf(self, service):
-        return (service.topic, service.host) in self._deaf
+        return service.key in self._deaf
 
     def outcome(self, service, kind, timings, state=None):
         """A probe's end, as the prober reports it (timings None: lost)."""
@@ -59,18 +59,18 @@ class DeafWatch:
 
     def answered(self, service):
         """A probe came back: whatever it was, the service hears."""
-        key = (service.topic, service.host)
+        key = service.key
         with self._lock:
             self._lost_in_row.pop(key, None)
             was_deaf = key in self._deaf
             self._deaf.discard(key)
         if was_deaf:
-            LOG.info('%s.%s answers probes again', *key)
+            LOG.info('%s answers probes again', service)
         self._gauge(service, False)
 
     def lost(self, service):
         """A probe was lost; flag the service deaf if its heartbeat says up."""
-        key = (service.topic, service.host)
+        key = service.key
         row, read_at = self._newest_row(key)
         up = row is not None and is_up(row, read_at, self.down_time)
         with self._lock:
@@ -82,14 +82,26 @@ class DeafWatch:
             else:
                 self._deaf.discard(key)
         if newly:
-            LOG.warning('%s.%s is up by its heartbeat but deaf: it lost %s in '
-                        'a row', key[0], key[1], logs.plural(lost, 'probe'))
+            LOG.warning('%s is up by its heartbeat but deaf: it lost %s in '
+                        'a row', service, logs.plural(lost, 'probe'))
         self._gauge(service, now_deaf)
 
-    def _gauge(self, service, deaf):
-        key = (service.topic, service.host)
+    def forget(self, services):
+        """Forget `services` (they left the table, or this prober): a deaf
+        gauge goes back to 0, as statsd would keep sending a 1 for ever."""
+        cleared = []
         with self._lock:
-            if self._gauged.get(key) == deaf:
+            for service in services:
+                self._lost_in_row.pop(service.key, None)
+                self._deaf.discard(service.key)
+                if self._gauged.pop(service.key, None):
+                    cleared.append(service)
+        for service in cleared:
+            self._metrics.deaf(service, False)
+
+    def _gauge(self, service, deaf):
+        with self._lock:
+            if self._gauged.get(service.key) == deaf:
                 return
-            self._gauged[key] = deaf
+            self._gauged[service.key] = deaf
         self._metrics.deaf(service, deaf)

@@ -22,7 +22,7 @@ from oslo_log import log
 import oslo_messaging
 
 from inflight import broker
-from inflight import db
+from inflight.cloud import db
 from inflight import mixin
 from inflight import opts
 from inflight import rpcapi

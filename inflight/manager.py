@@ -1,12 +1,18 @@
-"""nova-inflight's manager: the periodic tasks and the results endpoint."""
+"""nova-inflight's manager: the periodic tasks and the results endpoint.
+
+The tasks' spacings change as the daemon runs (a table that fails is read
+again sooner; the pacer spaces the ticks by the ring's size), so the
+manager keeps its own schedule: `periodic_tasks()` runs what is due and
+returns the seconds until something is due again, which the caller waits.
+"""
 
 import logging
 import threading
 import time
 
 import oslo_messaging
-from oslo_service import periodic_task
 
+from inflight.cloud import record
 from inflight import deaf
 from inflight import logs
 from inflight import pacing
@@ -22,16 +28,31 @@ def _spawn_thread(function):
                      name='inflight-table-read').start()
 
 
-class InflightManager(periodic_task.PeriodicTasks):
-    """Walks the ring of enabled services, probing a few on every tick."""
+class InflightManager:
+    """Walks the ring of enabled services, probing a few on every tick.
+
+    Each table read is told to `known` callables (every service read), and
+    the services that left the ring to `forget` callables, so that nothing
+    is kept of them. `share(services)` is the part of the services read
+    that this prober probes (all of them without it).
+    """
 
     target = oslo_messaging.Target(version=rpcapi.InflightAPI.RPC_API_VERSION)
 
+    # The periodic tasks, in the order they run when due at once.
+    TASKS = ('refresh_services', 'check_inflight')
+
     def __init__(self, conf, prober, ring, list_services, place=None,
-                 clock=time.time, spawn=None):
-        super().__init__(conf)
+                 known=(), forget=(), share=None,
+                 clock=time.time, monotonic=time.monotonic, spawn=None):
+        self.conf = conf
         self._clock = clock
+        self._monotonic = monotonic
         self._spawn = spawn or _spawn_thread
+        self._known = list(known)
+        self._forget = list(forget)
+        self._share = share
+        self._last_read = None    # (services, read_at) of the last read
         self._lock = threading.Lock()
         self._reading_since = None   # when the table read under way began
         self.prober = prober
@@ -44,17 +65,27 @@ class InflightManager(periodic_task.PeriodicTasks):
         if conf.inflight.cycle_seconds:
             self.pacer = pacing.Pacer(conf.inflight.cycle_seconds,
                                       conf.inflight.max_in_flight)
-        # Spacings come from the configuration, not from import time.
-        self._periodic_spacing = dict(
-            self._periodic_spacing,
-            refresh_services=conf.inflight.refresh_interval,
-            check_inflight=conf.inflight.probe_interval)
+        # Seconds between two runs of each task, as they stand now.
+        self.spacing = {'refresh_services': conf.inflight.refresh_interval,
+                        'check_inflight': conf.inflight.probe_interval}
+        self._last_run = {}       # task -> when it last began (monotonic)
 
     def periodic_tasks(self, context=None):
         """Run what is due; the seconds until something is due again."""
-        return self.run_periodic_tasks(context)
+        for task in self.TASKS:
+            last = self._last_run.get(task)
+            if last is not None and self._monotonic() < (
+                    last + self.spacing[task]):
+                continue
+            self._last_run[task] = self._monotonic()
+            try:
+                getattr(self, task)(context)
+            except Exception:  # noqa: BLE001 - the next run may do better
+                LOG.exception('The periodic task %s failed', task)
+        now = self._monotonic()
+        return max(0.0, min(self._last_run[task] + self.spacing[task] - now
+                            for task in self.TASKS))
 
-    @periodic_task.periodic_task(run_immediately=True)
     def refresh_services(self, context):
         """Read the services table in a thread of its own, so that a
         database that hangs holds up no probe, and refresh the ring."""
@@ -92,7 +123,7 @@ class InflightManager(periodic_task.PeriodicTasks):
                             '%d services known until it answers: %s',
                             len(self.ring), why)
             self._db_failures += 1
-            self._periodic_spacing['refresh_services'] = min(
+            self.spacing['refresh_services'] = min(
                 self.conf.inflight.refresh_interval,
                 RETRY_FIRST * 2 ** (self._db_failures - 1))
 
@@ -103,21 +134,43 @@ class InflightManager(periodic_task.PeriodicTasks):
                          logs.plural(self._db_failures, 'failed try',
                                      'failed tries'))
                 self._db_failures = 0
-                self._periodic_spacing['refresh_services'] = (
+                self.spacing['refresh_services'] = (
                     self.conf.inflight.refresh_interval)
-            before = len(self.ring)
+            self._last_read = (services, read_at)
+        for known in self._known:
+            known(services)
+        self._apply(services, read_at)
+
+    def reshare(self):
+        """The share of the last services read changed (probers joined or
+        left): refresh the ring with the new one."""
+        with self._lock:
+            last_read = self._last_read
+        if last_read is not None:
+            self._apply(*last_read)
+
+    def _apply(self, services, read_at):
+        """Refresh the ring with this prober's share of `services`; forget
+        those that left it."""
+        share = services if self._share is None else self._share(services)
+        with self._lock:
+            before = self.ring.services()
             first = self.ring.read_at is None
-            self.ring.refresh(services, read_at)
+            self.ring.refresh(share, read_at)
             if first:
                 self._take_place()
-            if len(self.ring) == before:
-                return
-            LOG.info('Probing %s', logs.plural(len(self.ring),
-                                                'enabled service'))
-            if self.pacer:
-                self.pacer.check(len(self.ring), self.conf.inflight.sleep)
-                self._periodic_spacing['check_inflight'] = self.pacer.spacing(
-                    len(self.ring), self.conf.inflight.probe_interval)
+            left = [s for s in before
+                    if self.ring.newest_row(s.key)[0] is None]
+            changed = len(self.ring) != len(before)
+        for forget in self._forget if left else ():
+            forget(left)
+        if not changed:
+            return
+        LOG.info('Probing %s', logs.plural(len(self.ring), 'enabled service'))
+        if self.pacer:
+            self.pacer.check(len(self.ring), self.conf.inflight.sleep)
+            self.spacing['check_inflight'] = self.pacer.spacing(
+                len(self.ring), self.conf.inflight.probe_interval)
 
     def _take_place(self):
         """Go on where the last worker left the ring (after SIGHUP, say);
@@ -125,27 +178,25 @@ class InflightManager(periodic_task.PeriodicTasks):
         clock, so that restarts do not favour the top of the ring."""
         handed = self._handed_place()
         if handed:
-            (topic, host), cycles = handed
-            self.ring.resume((topic, host), cycles)
+            key, cycles = handed
+            self.ring.resume(key, cycles)
             self._cycles_logged = cycles
-            LOG.info('Going on after %s.%s, where the last worker left the '
-                     'ring', topic, host)
+            LOG.info('Going on after %s, where the last worker left the '
+                     'ring', key)
         elif self.pacer:
             cycle = self.conf.inflight.cycle_seconds
             self.ring.seek((self._clock() % cycle) / cycle)
 
     def _handed_place(self):
-        """The place the last worker saved: ((topic, host), cycles), or
-        None."""
+        """The place the last worker saved: (Key, cycles), or None."""
         if self.place is None:
             return None
         try:
-            (topic, host), cycles = self.place.load()
-            return (str(topic), str(host)), int(cycles)
+            (cell, topic, host), cycles = self.place.load()
+            return record.Key(str(cell), str(topic), str(host)), int(cycles)
         except (TypeError, ValueError):
             return None               # nothing saved, or not a place
 
-    @periodic_task.periodic_task(run_immediately=True)
     def check_inflight(self, context):
         """Deal with overdue probes, then probe the next services due."""
         self.prober.expire()

@@ -34,7 +34,7 @@ class _State:
 
 
 class MethodBook:
-    """Remembers, per (topic, host), the kind of probe that works."""
+    """Remembers, per service, the kind of probe that works."""
 
     def __init__(self, overrides=None, richer_retry_interval=300.0,
                  relearn_after=3, monotonic=time.monotonic):
@@ -46,10 +46,16 @@ class MethodBook:
         self._lock = threading.Lock()
 
     def _state(self, service):
-        key = (service.topic, service.host)
-        if key not in self._states:
-            self._states[key] = _State(self._monotonic())
-        return self._states[key]
+        state = self._states.get(service.key)
+        if state is None:
+            state = self._states[service.key] = _State(self._monotonic())
+        return state
+
+    def forget(self, services):
+        """Forget what was learnt of `services` (they left this prober)."""
+        with self._lock:
+            for service in services:
+                self._states.pop(service.key, None)
 
     def plan(self, service):
         """The kinds to try, in turn, for the next probe of `service`."""
@@ -77,7 +83,7 @@ class MethodBook:
                 return False
             state.kind = kind
             state.learnt += 1
-        LOG.info('%s.%s answers %s probes', service.topic, service.host, kind)
+        LOG.info('%s answers %s probes', service, kind)
         return True
 
     def missed(self, service, plan):

@@ -17,7 +17,7 @@ from oslo_log import log
 import oslo_messaging
 
 from inflight import broker
-from inflight import db
+from inflight.cloud import record
 from inflight import logs
 from inflight import methods
 from inflight.outputs import statsd
@@ -147,7 +147,7 @@ def run(conf, topic, host, count, interval, method=None, as_json=False,
     if method:
         overrides[topic] = method
     runner = prober.Prober(
-        lambda t: rpcapi.BaseAPI(transport, t), statsd.NullMetrics(),
+        lambda s: rpcapi.BaseAPI(transport, s.topic), statsd.NullMetrics(),
         reply_host, conf.inflight.sleep, conf.inflight.probe_timeout,
         methods.MethodBook(overrides, richer_retry_interval=math.inf),
         on_outcome=[lambda *outcome: outcomes.put(outcome)])
@@ -158,7 +158,7 @@ def run(conf, topic, host, count, interval, method=None, as_json=False,
         print('inflight ping: error: the broker at %s stopped answering'
               % broker.masked(conf), file=sys.stderr, flush=True)
         os._exit(1)   # the driver goes on retrying in threads of its own
-    service = db.Service(None, host, None, topic, None, None)
+    service = record.Service.of(topic, host)
     name = '%s.%s' % (topic, host)
     results = []
     try:

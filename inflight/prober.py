@@ -31,7 +31,7 @@ CAST_THREADS = 4
 
 
 class Prober:
-    """Probes services through `api_for(topic)` and reports to `metrics`.
+    """Probes services through `api_for(service)` and reports to `metrics`.
 
     `on_outcome(service, kind, timings, state)` callables hear of every
     probe's end: `kind` the name of the last kind tried, `timings` None when
@@ -109,7 +109,7 @@ class Prober:
         kind = out.kinds[out.step]
         left = out.deadline - self._monotonic()
         try:
-            probes.send(kind, self._api_for(out.service.topic),
+            probes.send(kind, self._api_for(out.service),
                         out.service.host, probe._replace(sent_at=out.sent_at),
                         max(left - (self.sleep if kind.apart else 0.0),
                             0.001))
@@ -117,8 +117,8 @@ class Prober:
         except Exception as e:  # noqa: BLE001 - unsupported, timeouts
             error = e
         if error is not None:
-            LOG.debug('%s probe of %s.%s failed: %s', kind.name,
-                      out.service.topic, out.service.host, error)
+            LOG.debug('%s probe of %s failed: %s', kind.name, out.service,
+                      error)
             self._next_kind(probe)
         elif not kind.apart:
             done = self.book.close(probe.id)
@@ -148,7 +148,7 @@ class Prober:
         self.methods.missed(out.service, out.plan)
         self._count(lost=1)
         self._metrics.lost([out.service])
-        LOG.debug('Probe to %s.%s lost', out.service.topic, out.service.host)
+        LOG.debug('Probe to %s lost', out.service)
         for listener in self._on_outcome:
             listener(out.service, out.kinds[out.step].name, None, None)
 
@@ -159,10 +159,15 @@ class Prober:
         self._count(received=1)
         self._metrics.received(out.service, kind, breakdown, clock_offset,
                                state)
-        LOG.debug('%s probe of %s.%s: %s', kind, out.service.topic,
-                  out.service.host, breakdown)
+        LOG.debug('%s probe of %s: %s', kind, out.service, breakdown)
         for listener in self._on_outcome:
             listener(out.service, kind, breakdown, state)
+
+    def forget(self, services):
+        """Forget what was learnt of `services` (they left this prober);
+        their probes out still end as usual."""
+        self.methods.forget(services)
+        self.offsets.forget(services)
 
     def receive(self, message):
         """Account for one inflight result; its Timings, or None if not ours."""

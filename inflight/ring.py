@@ -14,18 +14,14 @@ class ServiceRing:
 
     def __init__(self, services=()):
         self._lock = threading.Lock()
-        self._order = []      # (topic, host) keys, in ring order
-        self._services = {}   # key -> Service
+        self._order = []      # record.Key of each service, in ring order
+        self._services = {}   # Key -> record.Service
         self._next = 0        # index in _order of the next service to probe
         self._probed = set()  # keys handed out in this cycle, even if gone
         self._last = None     # key of the service last handed out
         self.cycles = 0       # completed passes over the ring
         self.read_at = None   # when the services were read (naive UTC)
         self.refresh(services)
-
-    @staticmethod
-    def key(service):
-        return (service.topic, service.host)
 
     def __len__(self):
         return len(self._order)
@@ -34,11 +30,16 @@ class ServiceRing:
         """The service keyed `key` as the last refresh had it, and when its
         services were read; (None, read_at) when it is not in the ring."""
         with self._lock:
-            return self._services.get(tuple(key)), self.read_at
+            return self._services.get(key), self.read_at
+
+    def services(self):
+        """The services in the ring now."""
+        with self._lock:
+            return list(self._services.values())
 
     def refresh(self, services, read_at=None):
         """Replace the membership with `services`, keeping the place."""
-        fresh = {self.key(s): s for s in services}
+        fresh = {s.key: s for s in services}
         with self._lock:
             self.read_at = read_at
             known = set(self._order)
@@ -70,9 +71,9 @@ class ServiceRing:
         order of a fresh ring (keys sorted), as if those up to it had been
         probed in this cycle, whether or not `after` is still here."""
         with self._lock:
-            self._next = bisect.bisect_right(self._order, tuple(after))
+            self._next = bisect.bisect_right(self._order, after)
             self._probed = set(self._order[:self._next])
-            self._last = tuple(after)
+            self._last = after
             self.cycles = cycles
 
     def next(self):

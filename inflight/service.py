@@ -9,13 +9,12 @@ from oslo_service.backend import base
 
 from inflight import broker
 from inflight import config
-from inflight import db
+from inflight.cloud import db
 from inflight import deaf
 from inflight import handover
 from inflight import logs
 from inflight import manager
 from inflight import methods
-from inflight.outputs import statsd as metrics
 from inflight import mixin
 from inflight import outputs
 from inflight import prober
@@ -82,9 +81,10 @@ class InflightService(base.ServiceBase):
                                       conf.inflight.exclude_topics)
         if conf.inflight.register_service:
             self._register()
-        self.manager = manager.InflightManager(conf, self.prober, services,
-                                               self._table.enabled,
-                                               place=self._place)
+        self.manager = manager.InflightManager(
+            conf, self.prober, services, self._table.enabled,
+            place=self._place, known=[self._outputs.known],
+            forget=[self.prober.forget, watch.forget, self._outputs.forget])
         endpoints = [self.manager,
                      mixin.InflightEndpoint.from_conf(conf, self.transport)]
         self._server = oslo_messaging.get_rpc_server(
@@ -146,11 +146,13 @@ class InflightService(base.ServiceBase):
         self._on_fatal()
         return False
 
-    def api_for(self, topic):
-        """The BaseAPI client for one topic, made once."""
-        if topic not in self._apis:
-            self._apis[topic] = rpcapi.BaseAPI(self.transport, topic)
-        return self._apis[topic]
+    def api_for(self, service):
+        """The BaseAPI client for the service's topic, made once."""
+        api = self._apis.get(service.topic)
+        if api is None:
+            api = self._apis[service.topic] = rpcapi.BaseAPI(
+                self.transport, service.topic)
+        return api
 
     def _register(self):
         engine = db.create_engine(self.conf.database.connection,

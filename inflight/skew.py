@@ -17,7 +17,7 @@ import threading
 
 
 class ClockOffsets:
-    """Per (topic, host): the last `window` samples, and the best offset."""
+    """Per service: the last `window` samples, and the best offset."""
 
     def __init__(self, window=8):
         self.window = window
@@ -28,11 +28,10 @@ class ClockOffsets:
         """(Timings with the legs corrected, the offset applied, in seconds)."""
         to, back = timings.to_service, timings.from_service
         delay = max(0.0, to + back)
-        key = (service.topic, service.host)
         with self._lock:
-            samples = self._samples.get(key)
+            samples = self._samples.get(service.key)
             if samples is None:
-                samples = self._samples[key] = collections.deque(
+                samples = self._samples[service.key] = collections.deque(
                     maxlen=self.window)
             samples.append((delay, (to - back) / 2))
             best_delay, offset = min(samples)
@@ -45,3 +44,9 @@ class ClockOffsets:
             to, back = delay, 0.0
         return timings._replace(to_service=to, from_service=back,
                                 queue_total=delay), offset
+
+    def forget(self, services):
+        """Forget the samples of `services` (they left this prober)."""
+        with self._lock:
+            for service in services:
+                self._samples.pop(service.key, None)

@@ -9,7 +9,7 @@ from oslo_log import log
 
 from inflight import config
 from inflight import logs
-from inflight import db
+from inflight.cloud import db
 from inflight import demo
 from inflight import ping
 from inflight import probes

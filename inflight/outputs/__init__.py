@@ -1,10 +1,13 @@
 """Where probe outcomes go: statsd, Prometheus, the status file.
 
-Every output takes the same calls, made by the prober and the deaf watch:
+Every output takes the same calls, made by the prober, the deaf watch and
+the manager:
 
     sent(services)        lost(services)        late(services)
     received(service, kind, timings, clock_offset=None, state=None)
     deaf(service, deaf)   method(service, kind, kinds)
+    known(services)       every service of the tables just read
+    forget(services)      services that left this prober: drop what is kept
     close()
 
 `Outputs` hands each call to every output in turn. An output that fails is
@@ -23,7 +26,8 @@ LOG = logging.getLogger(__name__)
 
 WARN_EVERY = 60.0   # seconds between two warnings of one failing output
 
-CALLS = ('sent', 'lost', 'late', 'received', 'deaf', 'method')
+CALLS = ('sent', 'lost', 'late', 'received', 'deaf', 'method', 'known',
+         'forget')
 
 
 class Outputs:

@@ -14,6 +14,7 @@ import time
 
 import prometheus_client
 
+from inflight import probes
 from inflight.timings import PHASES
 
 LOG = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ FIGURES = {
                      'a socket as it took the latest probe',
 }
 
-SERVICE = ('topic', 'host')
+SERVICE = ('cell', 'topic', 'host')   # cell '' in a cloud read without cells
 
 # How long a new worker tries for a port still taken (the last worker,
 # stopping), and how often.
@@ -192,7 +193,24 @@ class Exporter:
             self._shut(server, thread)
 
     def _labels(self, service):
-        return str(service.topic), str(service.host)
+        return service.key
+
+    def known(self, services):
+        """Labels are the services' own: nothing to name."""
+
+    def forget(self, services):
+        """Drop every series of `services` (they left this prober)."""
+        per_service = (list(self._counts.values()) +
+                       list(self._figures.values()) +
+                       [self._deaf, self._clock_offset])
+        per_kind = list(self._phases.values()) + [self._kind]
+        for service in services:
+            labels = self._labels(service)
+            for metric in per_service:
+                metric.remove(*labels)
+            for metric in per_kind:
+                for kind in probes.ORDER:
+                    metric.remove(*labels, kind)
 
     def _count(self, services, outcome):
         counter = self._counts[outcome]
@@ -220,18 +238,18 @@ class Exporter:
         only grows, as Prometheus takes it to (rate(_sum) / rate(_count) is
         the mean).
         """
-        topic, host = self._labels(service)
+        labels = self._labels(service)
         for phase, seconds in timings._asdict().items():
             histogram = self._phases.get(phase)
             if seconds is not None and histogram is not None:
-                histogram.labels(topic, host, kind).observe(max(0.0, seconds))
-        self._counts['received'].labels(topic, host).inc()
+                histogram.labels(*labels, kind).observe(max(0.0, seconds))
+        self._counts['received'].labels(*labels).inc()
         if clock_offset is not None:
-            self._clock_offset.labels(topic, host).set(clock_offset)
+            self._clock_offset.labels(*labels).set(clock_offset)
         for name, count in (state or {}).items():
             gauge = self._figures.get(name)
             if gauge is not None:
-                gauge.labels(topic, host).set(count)
+                gauge.labels(*labels).set(count)
 
     def deaf(self, service, deaf):
         """inflight_deaf: 1 while the service is up but deaf, else 0."""
@@ -239,6 +257,6 @@ class Exporter:
 
     def method(self, service, kind, kinds):
         """inflight_probe_kind: 1 for the kind the service answers, 0 else."""
-        topic, host = self._labels(service)
+        labels = self._labels(service)
         for each in kinds:
-            self._kind.labels(topic, host, each).set(int(each == kind))
+            self._kind.labels(*labels, each).set(int(each == kind))

@@ -1,9 +1,10 @@
 """Timings and counts to statsd, named for graphite.
 
-Names are `<prefix>.<topic>.<host>.<leaf>`, topic and host made graphite-safe;
-two services whose safe names would be the same get told apart. A metrics
-failure never reaches the caller: it is counted, and logged at most once a
-minute, and probing goes on without statsd.
+Names are `<prefix>.<topic>.<host>.<leaf>`, or `<prefix>.<cell>.<topic>.<host>.
+<leaf>` in a cloud read with its cells, each part made graphite-safe; two
+services whose safe names would be the same get told apart (`Names`). A
+metrics failure never reaches the caller: it is counted, and logged at most
+once a minute, and probing goes on without statsd.
 """
 
 import hashlib
@@ -43,14 +44,85 @@ def phase_values(timings):
     return measured
 
 
-def service_name(topic, host):
-    """`<topic>.<host>`, each made one graphite node."""
-    return '%s.%s' % (graphite_safe(topic), graphite_safe(host))
+def service_name(topic, host, cell=''):
+    """`[<cell>.]<topic>.<host>`, each made one graphite node."""
+    parts = (cell, topic, host) if cell else (topic, host)
+    return '.'.join(graphite_safe(part) for part in parts)
 
 
-def metric_name(topic, host, leaf):
-    """The name, under the prefix, of one service's metric."""
-    return '%s.%s' % (service_name(topic, host), leaf)
+def metric_name(topic, host, leaf, cell=''):
+    """The name, under the prefix, of one service's metric (plain: not told
+    apart from another service's)."""
+    return '%s.%s' % (service_name(topic, host, cell), leaf)
+
+
+def _unchanged(key, name):
+    """Whether making `key` graphite-safe left its parts as they were."""
+    return name == '.'.join(part for part in key if part)
+
+
+def _distinct(key, name):
+    """`name` told apart by a digest of the key's parts."""
+    digest = hashlib.sha1('\0'.join(key).encode('utf-8')).hexdigest()[:8]
+    return '%s_%s' % (name, digest)
+
+
+class Names:
+    """Each service's name under the prefix, the same on every prober.
+
+    A service's name is its parts made graphite-safe. Where that gives one
+    name to several services of the tables read (`known()`), the service
+    whose parts needed no change keeps it, and the others get a suffix from
+    a digest of their parts. So names depend on what the tables hold, never
+    on the order the services come in, nor on which prober probes them.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._plain = {}      # Key -> its plain name, for the known keys
+        self._sharing = {}    # plain name -> the known keys that make it
+        self._told_apart = {}  # Key -> its name, where not the plain one
+
+    def name(self, key):
+        """The name of the service keyed `key`."""
+        name = self._told_apart.get(key)
+        if name is None:
+            name = self._plain.get(key) or service_name(key.topic, key.host,
+                                                        key.cell)
+        return name
+
+    def known(self, keys):
+        """The services of the tables just read (on every prober alike)."""
+        keys = set(keys)
+        warn = []
+        with self._lock:
+            touched = set()
+            for key in [k for k in self._plain if k not in keys]:
+                name = self._plain.pop(key)
+                self._sharing[name].discard(key)
+                self._told_apart.pop(key, None)
+                touched.add(name)
+            for key in keys:
+                if key not in self._plain:
+                    name = self._plain[key] = service_name(
+                        key.topic, key.host, key.cell)
+                    self._sharing.setdefault(name, set()).add(key)
+                    touched.add(name)
+            for name in touched:
+                sharing = self._sharing[name]
+                if not sharing:
+                    del self._sharing[name]
+                    continue
+                for key in sharing:
+                    if len(sharing) > 1 and not _unchanged(key, name):
+                        if key not in self._told_apart:
+                            self._told_apart[key] = _distinct(key, name)
+                            warn.append((key, name, self._told_apart[key]))
+                    else:
+                        self._told_apart.pop(key, None)
+        for key, name, distinct in sorted(warn):
+            LOG.warning('%s and another service both make the metric name '
+                        '%s: it is sent as %s', key, name, distinct)
 
 
 class _UDPClient(statsd.StatsClient):
@@ -76,8 +148,7 @@ class Metrics:
         self._warned_at = None
         self._client = None
         self._unresolved = None   # (when, error) of a failed name lookup
-        self._names = {}          # (topic, host) -> name under the prefix
-        self._owners = {}         # that name -> (topic, host)
+        self.names = Names()
         self._lock = threading.Lock()
 
     def _statsd(self):
@@ -120,29 +191,14 @@ class Metrics:
 
     def name(self, service, leaf):
         """The metric name of one service's leaf, unique to that service."""
-        key = (service.topic, service.host)
-        name = self._names.get(key)
-        if name is None:
-            name = self._claim(key)
-        return '%s.%s' % (name, leaf)
+        return '%s.%s' % (self.names.name(service.key), leaf)
 
-    def _claim(self, key):
-        topic, host = key
-        name = service_name(topic, host)
-        with self._lock:
-            if key in self._names:
-                return self._names[key]
-            owner = self._owners.setdefault(name, key)
-            if owner != key:
-                digest = hashlib.sha1(host.encode('utf-8')).hexdigest()[:8]
-                distinct = '%s_%s' % (name, digest)
-                LOG.warning('%r.%r and %r.%r both make the metric name %s: '
-                            'the second is sent as %s', owner[0], owner[1],
-                            topic, host, name, distinct)
-                name = distinct
-                self._owners[name] = key
-            self._names[key] = name
-            return name
+    def known(self, services):
+        """The services of the tables just read: they name the metrics."""
+        self.names.known(service.key for service in services)
+
+    def forget(self, services):
+        """Nothing kept per service: statsd keeps the gauges."""
 
     def _count(self, services, leaf):
         def fill(pipe):

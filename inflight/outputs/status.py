@@ -92,13 +92,13 @@ class ServiceStatus:
     when an outcome came in or the oldest one left the window.
     """
 
-    __slots__ = ('topic', 'host', 'kind', 'deaf', 'figures', 'sent',
+    __slots__ = ('cell', 'topic', 'host', 'kind', 'deaf', 'figures', 'sent',
                  'received', 'lost', 'late', 'answered_at', 'probed_at',
                  'window', 'changed', 'probes_in_window', 'lost_in_window',
                  'expires', 'key')
 
-    def __init__(self, topic, host, now):
-        self.topic, self.host = topic, host
+    def __init__(self, key, now):
+        self.cell, self.topic, self.host = key
         self.kind = None
         self.deaf = False
         self.figures = None           # tuple in FIGURES order, or None
@@ -174,6 +174,7 @@ class ServiceStatus:
         latest = self.latest()
         loss = self.loss_percent()
         return {
+            'cell': self.cell,
             'topic': self.topic,
             'host': self.host,
             'kind': self.kind,
@@ -209,7 +210,7 @@ class StatusFile:
         self._clock = clock
         self._monotonic = monotonic
         self.started_at = clock()
-        self._services = {}           # (topic, host) -> ServiceStatus
+        self._services = {}           # record.Key -> ServiceStatus
         self.counts = dict(sent=0, received=0, lost=0, late=0)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -235,12 +236,20 @@ class StatusFile:
         return self._clock() - self.started_at
 
     def _service(self, service, now):
-        key = (service.topic, service.host)
-        status = self._services.get(key)
+        status = self._services.get(service.key)
         if status is None:
-            status = self._services[key] = ServiceStatus(
-                service.topic, service.host, now)
+            status = self._services[service.key] = ServiceStatus(
+                service.key, now)
         return status
+
+    def known(self, services):
+        """Rows come with the first probe: nothing to do."""
+
+    def forget(self, services):
+        """Drop the rows of `services` (they left this prober)."""
+        with self._lock:
+            for service in services:
+                self._services.pop(service.key, None)
 
     def sent(self, services):
         now = self._now()

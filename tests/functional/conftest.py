@@ -7,7 +7,7 @@ import pytest
 
 import graphite
 from harness import Processes
-from inflight import db
+from inflight.cloud import db
 import real_nova
 import servers
 

@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.parse
 
-from inflight import db
+from inflight.cloud import db
 
 HERE = os.path.dirname(__file__)
 SLEEP = 0.2

@@ -49,7 +49,7 @@ import time  # noqa: E402
 from oslo_config import cfg  # noqa: E402
 import oslo_messaging  # noqa: E402
 
-from inflight import db  # noqa: E402
+from inflight.cloud import db  # noqa: E402
 from inflight import mixin  # noqa: E402
 from inflight import rpcapi  # noqa: E402
 

@@ -28,7 +28,7 @@ import uuid
 import sqlalchemy as sa
 
 from harness import die_with_parent, read_line
-from inflight import db
+from inflight.cloud import db
 import servers
 
 REQUIREMENTS = ('nova==34.0.0', 'openstack-placement==16.0.0')

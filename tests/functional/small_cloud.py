@@ -22,7 +22,7 @@ every 6 statsd flushes, as a 60 s cycle is on a 10 s flush.
 import signal
 
 from harness import Heartbeat, add_row, daemon_conf, read_line
-from inflight import db
+from inflight.cloud import db
 import graphite
 
 SCALE = graphite.TIME_SCALE

@@ -55,7 +55,7 @@ import pytest
 from harness import BrokerProxy, read_line
 from inflight import broker
 from inflight import config
-from inflight import db
+from inflight.cloud import record
 from inflight import methods
 from inflight.outputs import statsd as metrics
 from inflight import prober
@@ -161,7 +161,7 @@ def pinger_main(config_file):
     for command in commands:
         _, count, *hosts = command.split()
         run['prober'] = runner = prober.Prober(
-            lambda topic: rpcapi.BaseAPI(transport, topic),
+            lambda service: rpcapi.BaseAPI(transport, service.topic),
             metrics.NullMetrics(), reply_host, conf.inflight.sleep,
             conf.inflight.probe_timeout,
             methods.MethodBook({TOPIC: 'inflight'}),
@@ -184,7 +184,7 @@ def pinger_main(config_file):
                 probe['backlog'] = backlogs[host]
                 backlogs[host] += 1
                 probe['sent'] = time.time()
-            runner.send([db.Service(None, host, None, TOPIC, None, None)])
+            runner.send([record.Service.of(TOPIC, host)])
             while True:
                 runner.expire()
                 try:

@@ -1,4 +1,4 @@
-"""inflight.db against real SQLite, MariaDB and PostgreSQL databases."""
+"""inflight.cloud.db against real SQLite, MariaDB and PostgreSQL databases."""
 
 import datetime
 import subprocess
@@ -10,7 +10,8 @@ from oslo_db import exception as db_exc
 import pytest
 import sqlalchemy as sa
 
-from inflight import db
+from inflight.cloud import db
+from inflight.cloud import record
 import servers
 
 # Nova 34's services columns, in the order Nova creates them.
@@ -202,10 +203,12 @@ def test_enabled_services_filters_and_orders(synced):
     add_nova_rows(synced)
     services = db.enabled_services(synced)
     assert services == [
-        db.Service(10, 'ctl', 'nova-scheduler', 'scheduler',
-                   T0 + datetime.timedelta(seconds=1), T0),
-        db.Service(30, 'ctl', 'nova-conductor', 'conductor', None, None),
-        db.Service(50, 'c1', 'nova-compute', 'compute', T0, T0),
+        record.Service.of('scheduler', 'ctl', id=10, binary='nova-scheduler',
+                          last_seen_up=T0 + datetime.timedelta(seconds=1),
+                          created_at=T0),
+        record.Service.of('conductor', 'ctl', id=30, binary='nova-conductor'),
+        record.Service.of('compute', 'c1', id=50, binary='nova-compute',
+                          last_seen_up=T0, created_at=T0),
     ]
     assert all(type(s) is db.Service for s in services)
     assert services[2].host == 'c1' and services[2].binary == 'nova-compute'
@@ -265,7 +268,9 @@ def test_register_service_inserts_live_row(synced):
     assert row.deleted_at is None
     assert str(uuid.UUID(row.uuid)) == row.uuid
     assert db.enabled_services(synced) == [
-        db.Service(row.id, 'probe1', 'nova-inflight', 'inflight', T0, T0)]
+        record.Service.of('inflight', 'probe1', id=row.id,
+                          binary='nova-inflight', last_seen_up=T0,
+                          created_at=T0)]
 
 
 def test_register_service_default_now(synced):

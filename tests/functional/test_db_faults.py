@@ -9,7 +9,7 @@ import pytest
 
 from harness import TcpProxy, add_row, daemon_conf, received_from
 from harness import TEARDOWN_SECONDS
-from inflight import db
+from inflight.cloud import db
 import servers
 
 STEADY = 'inflight.compute.steady_test'

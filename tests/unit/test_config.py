@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from inflight import config
-from inflight import db
+from inflight.cloud import db
 from inflight import handover
 from inflight import opts
 from inflight.cmd import manage

@@ -25,7 +25,7 @@ import socket
 import pytest
 import yaml
 
-from inflight import db
+from inflight.cloud import record
 from inflight.outputs import statsd as metrics
 from inflight import opts
 from inflight import probe
@@ -37,12 +37,12 @@ DASHBOARD = GRAFANA / 'inflight.json'
 ALERTS = GRAFANA / 'inflight-alerts.yaml'
 
 PREFIX = next(o.default for o in opts.statsd_opts if o.name == 'prefix')
-ANSWERING = db.Service(1, 'cmp1.example.org', 'nova-compute', 'compute',
-                       None, None)
-PINGED = db.Service(2, 'ctl1.example.org', 'nova-conductor', 'conductor',
-                    None, None)
-SILENT = db.Service(3, 'cmp2.example.org', 'nova-compute', 'compute',
-                    None, None)
+ANSWERING = record.Service.of('compute', 'cmp1.example.org', id=1,
+                              binary='nova-compute')
+PINGED = record.Service.of('conductor', 'ctl1.example.org', id=2,
+                           binary='nova-conductor')
+SILENT = record.Service.of('compute', 'cmp2.example.org', id=3,
+                           binary='nova-compute')
 SERVICES = (ANSWERING, PINGED, SILENT)
 SAFE = {s: (metrics.graphite_safe(s.topic), metrics.graphite_safe(s.host))
         for s in SERVICES}

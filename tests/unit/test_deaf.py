@@ -6,7 +6,7 @@ import logging
 from oslo_config import cfg
 import pytest
 
-from inflight import db
+from inflight.cloud import record
 from inflight import deaf
 from inflight import manager
 from inflight import methods
@@ -21,8 +21,9 @@ READ_AT = datetime.datetime(2026, 11, 22, 12, 0, 0)
 def service(host, seen_ago=None, created_ago=None):
     ago = lambda s: None if s is None else READ_AT - datetime.timedelta(  # noqa
         seconds=s)
-    return db.Service(1, host, 'nova-compute', 'compute', ago(seen_ago),
-                      ago(created_ago))
+    return record.Service.of('compute', host, id=1, binary='nova-compute',
+                             last_seen_up=ago(seen_ago),
+                             created_at=ago(created_ago))
 
 
 @pytest.mark.parametrize('svc, up', [
@@ -128,9 +129,10 @@ class Nova:
     def __call__(self):
         now = self.clock()
         self.reads.append(now)
-        return [db.Service(1, 'cmp1', 'nova-compute', 'compute',
-                           deaf.utc(self.last_report(now)),
-                           deaf.utc(START - 3600))]
+        return [record.Service.of('compute', 'cmp1', id=1,
+                                  binary='nova-compute',
+                                  last_seen_up=deaf.utc(self.last_report(now)),
+                                  created_at=deaf.utc(START - 3600))]
 
     def up_by_newest_read(self, at):
         """Nova's verdict, as of the newest read before `at`."""
@@ -197,7 +199,7 @@ def run_nova(refresh_interval, seconds, stops_at=None):
     losses = []
     api = Unanswered()
     probes = prober.Prober(
-        lambda topic: api, sent, 'prober1', SLEEP, TIMEOUT,
+        lambda service: api, sent, 'prober1', SLEEP, TIMEOUT,
         methods.MethodBook({'compute': 'inflight'}),
         on_outcome=[watch.outcome, lambda service, kind, timings, state:
                     losses.append((clock.now, watch.is_deaf(service)))],

@@ -178,15 +178,15 @@ def test_the_prober_counts_every_hostile_result(statsd):
     opts.register_opts(conf)
     conf([])
     api = NoAPI()
-    p = prober.Prober(lambda topic: api,
+    p = prober.Prober(lambda service: api,
                       metrics.Metrics('127.0.0.1', statsd.port, 'fuzz'),
                       'prober1', sleep=0.0, timeout=60.0, executor=Inline(),
                       method_book=methods.MethodBook({'compute': 'inflight'}))
     results = manager.InflightManager(conf, p, None, None)
     dispatcher = rpc_dispatcher.RPCDispatcher(
         [results], oslo_messaging.NoOpSerializer())
-    from inflight import db
-    service = db.Service(1, 'cmp1', 'n', 'compute', None, None)
+    from inflight.cloud import record
+    service = record.Service.of('compute', 'cmp1', id=1, binary='n')
     sent, answered = [], []
 
     result_fields = st.fixed_dictionaries(

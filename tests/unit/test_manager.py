@@ -5,14 +5,14 @@ import threading
 
 from oslo_config import cfg
 
-from inflight import db
+from inflight.cloud import record
 from inflight import handover
 from inflight import manager
 from inflight import opts
 from inflight import ring
 
-CMP1 = db.Service(1, 'cmp1', 'nova-compute', 'compute', None, None)
-CMP2 = db.Service(2, 'cmp2', 'nova-compute', 'compute', None, None)
+CMP1 = record.Service.of('compute', 'cmp1', id=1, binary='nova-compute')
+CMP2 = record.Service.of('compute', 'cmp2', id=2, binary='nova-compute')
 
 
 def inline(function):
@@ -52,14 +52,14 @@ def test_an_outage_keeps_the_ring_backs_off_and_logs_once(caplog):
     spacings = []
     for _ in range(9):
         m.refresh_services(None)
-        spacings.append(m._periodic_spacing['refresh_services'])
+        spacings.append(m.spacing['refresh_services'])
     assert len(m.ring) == 1 and m.ring.next() == CMP1
     assert spacings == [1, 2, 4, 8, 16, 32, 60, 60, 60]
     assert caplog.text.count('Could not read the services table') == 1
     table.down, table.rows = False, [CMP1, CMP2]
     m.refresh_services(None)
     assert len(m.ring) == 2                    # changes picked up
-    assert m._periodic_spacing['refresh_services'] == 60
+    assert m.spacing['refresh_services'] == 60
     assert 'Read the services table again after 9 failed tries' in caplog.text
 
 
@@ -68,7 +68,7 @@ def test_a_new_worker_starts_where_the_cycle_stands_by_the_clock():
     opts.register_opts(conf)
     conf([])
     conf.set_override('cycle_seconds', 60.0, 'inflight')
-    rows = [db.Service(i, 'h%d' % i, 'n', 'compute', None, None)
+    rows = [record.Service.of('compute', 'h%d' % i, id=i, binary='n')
             for i in range(10)]
     for now, first in ((1800.0, 'h0'), (1830.0, 'h5'), (1857.0, 'h9')):
         m = manager.InflightManager(conf, None, ring.ServiceRing(),
@@ -100,7 +100,7 @@ def test_a_new_worker_goes_on_where_the_last_left_the_ring():
     conf([])
     conf.set_override('cycle_seconds', 0, 'inflight')
     conf.set_override('probes_per_tick', 3, 'inflight')
-    rows = [db.Service(i, 'h%d' % i, 'n', 'compute', None, None)
+    rows = [record.Service.of('compute', 'h%d' % i, id=i, binary='n')
             for i in range(10)]
     place = handover.SharedSlot()
     sent = []
@@ -113,9 +113,10 @@ def test_a_new_worker_goes_on_where_the_last_left_the_ring():
             m.check_inflight(None)
         sent += p.sent
     assert sent == ['h%d' % (i % 10) for i in range(21)]
-    assert place.load() == [['compute', 'h0'], 2]
+    assert place.load() == [['', 'compute', 'h0'], 2]
     # Nothing, or something not a place, in the slot: from the top.
-    for value in (None, 'junk', [['compute'], 1], [['a', 'b'], 'x']):
+    for value in (None, 'junk', [['compute', 'h1'], 1],
+                  [['', 'a', 'b'], 'x']):
         place.save(value)
         m = manager.InflightManager(conf, Prober(), ring.ServiceRing(),
                                     lambda: rows, place=place, spawn=inline)
@@ -153,7 +154,7 @@ def test_a_table_read_that_hangs_holds_up_no_probe(caplog):
         m.refresh_services(None)     # due again: no second read started
     assert p.sent == ['cmp1'] * 4
     assert len(readers) == 2
-    assert m._periodic_spacing['refresh_services'] == 4     # backing off
+    assert m.spacing['refresh_services'] == 4     # backing off
     assert caplog.text.count('Could not read the services table') == 1
     assert 'no answer in' in caplog.text
     table.rows = [CMP1, CMP2]

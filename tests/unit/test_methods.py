@@ -1,9 +1,9 @@
 """The method book: which kinds each probe tries, learnt from the answers."""
 
-from inflight import db
+from inflight.cloud import record
 from inflight import methods
 
-CMP1 = db.Service(1, 'cmp1', 'nova-compute', 'compute', None, None)
+CMP1 = record.Service.of('compute', 'cmp1', id=1, binary='nova-compute')
 ALL = ('inflight', 'baseapi', 'oslo_rpc_server_ping')
 
 

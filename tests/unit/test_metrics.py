@@ -4,15 +4,16 @@ import logging
 import re
 import socket
 
+import hypothesis
 from oslo_config import cfg
 from oslo_log import formatters
 from oslo_log import log
 
-from inflight import db
+from inflight.cloud import record
 from inflight.outputs import statsd as metrics
 from inflight import timings
 
-CMP1 = db.Service(1, 'cmp1', 'nova-compute', 'compute', None, None)
+CMP1 = record.Service.of('compute', 'cmp1', id=1, binary='nova-compute')
 ALL_PHASES = timings.Timings(0.001, 1.0, 0.0, 0.001, 1.002, 0.002)
 
 
@@ -91,7 +92,7 @@ HOSTILE = ['cmp:1', 'cmp|ms', 'cmp@2', 'cmp\n3:1|c', 'cmp 4', 'cmp.5.dc',
 def test_hostile_names_never_break_the_line_protocol(statsd):
     m = metrics.Metrics('127.0.0.1', statsd.port, 'inflight')
     for i, host in enumerate(HOSTILE):
-        svc = CMP1._replace(host=host, topic='t:%d|x' % i)
+        svc = record.Service.of('t:%d|x' % i, host)
         m.received(svc, 'inflight', ALL_PHASES, clock_offset=-0.001)
         m.lost([svc])
     lines_each = 1 + 2 * len(timings.PHASES) + 2 + 1
@@ -107,15 +108,53 @@ def test_hostile_names_never_break_the_line_protocol(statsd):
 
 def test_names_that_sanitise_alike_are_told_apart(statsd, caplog):
     m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
-    first, second = CMP1._replace(host='cmp1.dc'), CMP1._replace(host='cmp1_dc')
+    first = record.Service.of('compute', 'cmp1.dc')
+    second = record.Service.of('compute', 'cmp1_dc')
+    m.known([first, second])
     m.lost([first])
     m.lost([second])
     m.lost([first])
     statsd.wait_for(lambda got: len(got) == 3)
     names = [name for name, _, _ in statsd.metrics]
-    assert names[0] == names[2] == 'p.compute.cmp1_dc.lost'
-    assert re.fullmatch(r'p\.compute\.cmp1_dc_[0-9a-f]{8}\.lost', names[1])
-    assert 'both make the metric name compute.cmp1_dc' in caplog.text
+    # The one whose name needed no change keeps it.
+    assert names[1] == 'p.compute.cmp1_dc.lost'
+    assert names[0] == names[2]
+    assert re.fullmatch(r'p\.compute\.cmp1_dc_[0-9a-f]{8}\.lost', names[0])
+    assert caplog.text.count('both make the metric name compute.cmp1_dc') == 1
+
+
+SHARING = [record.Service.of('compute', host)
+           for host in ('cmp1.dc', 'cmp1_dc', 'cmp1 dc', 'cmp2.dc')]
+
+
+@hypothesis.given(hypothesis.strategies.permutations(SHARING),
+                  hypothesis.strategies.integers(1, len(SHARING)))
+def test_names_do_not_depend_on_the_order_services_come_in(order, split):
+    # Two probers read the same table; one is told of it in two reads.
+    one, other = metrics.Names(), metrics.Names()
+    one.known(s.key for s in SHARING)
+    other.known(s.key for s in order[:split])
+    other.known(s.key for s in order)
+    names = {one.name(s.key) for s in SHARING}
+    assert len(names) == len(SHARING)
+    assert [one.name(s.key) for s in SHARING] == [
+        other.name(s.key) for s in SHARING]
+
+
+def test_a_name_told_apart_comes_back_once_the_other_left():
+    names = metrics.Names()
+    dotted, underscored = SHARING[0].key, SHARING[1].key
+    names.known([dotted, underscored])
+    assert names.name(dotted) != 'compute.cmp1_dc'
+    names.known([dotted])
+    assert names.name(dotted) == 'compute.cmp1_dc'
+
+
+def test_a_cell_is_a_node_of_the_name(statsd):
+    m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
+    m.lost([record.Service.of('compute', 'cmp1.dc', cell='cell 1')])
+    statsd.wait_for(lambda got: len(got) == 1)
+    assert statsd.metrics[0][0] == 'p.cell_1.compute.cmp1_dc.lost'
 
 
 def test_dropped_metrics_are_counted_and_logged_once_a_minute(caplog):

@@ -2,11 +2,11 @@
 
 import logging
 
-from inflight import db
+from inflight.cloud import record
 from inflight import outputs
 from inflight import timings
 
-CMP1 = db.Service(1, 'cmp1', 'nova-compute', 'compute', None, None)
+CMP1 = record.Service.of('compute', 'cmp1', id=1, binary='nova-compute')
 
 
 class Recording:

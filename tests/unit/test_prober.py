@@ -8,15 +8,15 @@ import threading
 import oslo_messaging
 import pytest
 
-from inflight import db
+from inflight.cloud import record
 from inflight import methods
 from inflight.outputs import statsd as metrics
 from inflight import probe
 from inflight import prober
 from inflight import rpcapi
 
-CMP1 = db.Service(1, 'cmp1', 'nova-compute', 'compute', None, None)
-CMP2 = db.Service(2, 'cmp2', 'nova-compute', 'compute', None, None)
+CMP1 = record.Service.of('compute', 'cmp1', id=1, binary='nova-compute')
+CMP2 = record.Service.of('compute', 'cmp2', id=2, binary='nova-compute')
 
 
 class Clock:
@@ -102,7 +102,7 @@ class Harness:
         book = methods.MethodBook(overrides, richer_retry_interval=retry,
                                   monotonic=self.mono)
         self.prober = prober.Prober(
-            lambda topic: api,
+            lambda service: api,
             metrics.Metrics('127.0.0.1', statsd.port, 'inflight'),
             'prober1', sleep=1.0, timeout=2.0, method_book=book,
             on_outcome=[lambda *o: self.outcomes.put(o)],
@@ -337,8 +337,8 @@ class HangingAPI(FakeAPI):
 
 def test_calls_that_hang_do_not_hold_up_casts():
     api = HangingAPI()
-    silent = db.Service(3, 'silent', 'nova-compute', 'silent', None, None)
-    p = prober.Prober(lambda topic: api, metrics.NullMetrics(), 'prober1',
+    silent = record.Service.of('silent', 'silent', id=3, binary='nova-compute')
+    p = prober.Prober(lambda service: api, metrics.NullMetrics(), 'prober1',
                       sleep=1.0, timeout=2.0, max_calls=2,
                       method_book=methods.MethodBook(
                           {'silent': 'baseapi', 'compute': 'inflight'}))

@@ -11,16 +11,16 @@ from prometheus_client import parser
 import pytest
 
 from inflight import config
-from inflight import db
+from inflight.cloud import record
 from inflight import opts
 from inflight import outputs
 from inflight.outputs import prometheus
 from inflight import probes
 from inflight import timings
 
-CMP1 = db.Service(1, 'cmp1.dc.example.org', 'nova-compute', 'compute', None,
-                  None)
-CTL1 = db.Service(2, 'ctl1', 'nova-conductor', 'conductor', None, None)
+CMP1 = record.Service.of('compute', 'cmp1.dc.example.org', id=1,
+                         binary='nova-compute')
+CTL1 = record.Service.of('conductor', 'ctl1', id=2, binary='nova-conductor')
 BREAKDOWN = timings.Timings(to_service=0.0012, in_service=1.0004,
                             overhead=0.0004, from_service=0.0008,
                             round_trip=1.0024, queue_total=0.002)
@@ -35,8 +35,8 @@ def scrape(exporter):
 
 
 def labels(service, **more):
-    return frozenset(dict(topic=service.topic, host=service.host,
-                          **more).items())
+    return frozenset(dict(cell=service.cell, topic=service.topic,
+                          host=service.host, **more).items())
 
 
 def names(samples):
@@ -158,7 +158,7 @@ def test_serves_metrics_and_close_lets_the_port_go():
     exporter = prometheus.Exporter('127.0.0.1', port)
     assert exporter.bound.wait(10) and exporter.serving
     exporter.sent([CMP1])
-    assert ('inflight_probes_sent_total{host="cmp1.dc.example.org",'
+    assert ('inflight_probes_sent_total{cell="",host="cmp1.dc.example.org",'
             'topic="compute"} 1.0') in get_metrics(port)
     exporter.close()
     assert not exporter.serving

@@ -3,12 +3,12 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inflight import db
+from inflight.cloud import record
 from inflight import ring
 
 
 def services(*names):
-    return [db.Service(i, name, 'nova-compute', 'compute', None, None)
+    return [record.Service.of('compute', name, id=i, binary='nova-compute')
             for i, name in enumerate(names)]
 
 
@@ -103,19 +103,19 @@ def test_place_is_the_last_handed_out_and_the_cycles():
     assert r.place() is None
     for _ in range(4):
         r.next()
-    assert r.place() == (('compute', 'a'), 1)
+    assert r.place() == (('', 'compute', 'a'), 1)
 
 
 def test_resume_goes_on_after_the_place_even_if_it_left():
     for after, rest in (('b', ['c', 'd']), ('bb', ['c', 'd']),
                         ('d', ['a', 'b', 'c', 'd'])):
         r = ring.ServiceRing(services('a', 'b', 'c', 'd'))
-        r.resume(('compute', after), 7)
+        r.resume(record.Key('', 'compute', after), 7)
         assert hosts(r.take(len(rest))) == rest
         assert r.cycles == 7 + (after == 'd')
     # Up to the place counts probed in this cycle: a refresh keeps that.
     r = ring.ServiceRing(services('a', 'b', 'c', 'd'))
-    r.resume(('compute', 'b'), 0)
+    r.resume(record.Key('', 'compute', 'b'), 0)
     r.refresh(services('a', 'b', 'c', 'd', 'e'))
     assert hosts(r.take(5)) == ['c', 'd', 'e', 'a', 'b']
 

@@ -2,11 +2,11 @@
 
 import pytest
 
-from inflight import db
+from inflight.cloud import record
 from inflight import skew
 from inflight import timings
 
-CMP1 = db.Service(1, 'cmp1', 'nova-compute', 'compute', None, None)
+CMP1 = record.Service.of('compute', 'cmp1', id=1, binary='nova-compute')
 
 
 def probe(to, back, offset, in_service=1.0):
@@ -50,7 +50,7 @@ def test_the_window_slides():
 def test_services_are_kept_apart():
     offsets = skew.ClockOffsets()
     offsets.correct(CMP1, probe(0.001, 0.001, 3.0))
-    other = CMP1._replace(host='cmp2')
+    other = record.Service.of('compute', 'cmp2')
     _, offset = offsets.correct(other, probe(0.001, 0.001, -3.0))
     assert offset == pytest.approx(-3.0)
 

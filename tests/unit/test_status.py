@@ -15,7 +15,7 @@ from oslo_log import log as oslo_log
 import pytest
 
 from inflight import config
-from inflight import db
+from inflight.cloud import record
 from inflight import demo
 from inflight import opts
 from inflight.outputs import status
@@ -23,7 +23,7 @@ from inflight import timings
 
 
 def service(host, topic='compute'):
-    return db.Service(1, host, 'nova-' + topic, topic, None, None)
+    return record.Service.of(topic, host, id=1, binary='nova-' + topic)
 
 
 class Clock:

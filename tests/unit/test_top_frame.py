@@ -7,7 +7,7 @@ import sys
 
 from rich.console import Console
 
-from inflight import db
+from inflight.cloud import record
 from inflight.outputs import status
 from inflight import timings
 from inflight import top
@@ -23,7 +23,7 @@ def snapshot(tmp_path, written_ago=1.0, stopped=False, hosts=None):
                             start=False)
 
     def svc(topic, host):
-        return db.Service(1, host, 'nova-' + topic, topic, None, None)
+        return record.Service.of(topic, host, id=1, binary='nova-' + topic)
     cmp1 = svc('compute', 'cmp1.example.org')
     cmp2 = svc('compute', 'cmp2.example.org')
     ctl1 = svc('conductor', 'ctl1.example.org')

@@ -1,6 +1,5 @@
 """The services table, with Nova's schema: where the ring's services come from."""
 
-import collections
 import datetime
 import uuid
 
@@ -8,9 +7,7 @@ from oslo_db import exception as db_exc
 from oslo_db.sqlalchemy import engines
 import sqlalchemy as sa
 
-# One enabled service, as the ring hands it out.
-Service = collections.namedtuple(
-    'Service', 'id host binary topic last_seen_up created_at')
+from inflight.cloud import record
 
 metadata = sa.MetaData()
 
@@ -90,8 +87,9 @@ def sync(engine):
     metadata.create_all(engine, checkfirst=True)
 
 
-def enabled_services(engine, include_topics=(), exclude_topics=()):
-    """Enabled RPC services: not disabled, not deleted, with a topic."""
+def enabled_services(engine, include_topics=(), exclude_topics=(), cell=''):
+    """Enabled RPC services: not disabled, not deleted, with a topic; as
+    records of `cell`."""
     t = services.c
     query = (sa.select(t.id, t.host, t.binary, t.topic, t.last_seen_up,
                        t.created_at)
@@ -103,7 +101,10 @@ def enabled_services(engine, include_topics=(), exclude_topics=()):
     if exclude_topics:
         query = query.where(t.topic.not_in(list(exclude_topics)))
     with engine.connect() as conn:
-        return [Service(*row) for row in conn.execute(query)]
+        return [record.Service(record.Key(cell, topic, host), id_, binary,
+                               last_seen_up, created_at)
+                for id_, host, binary, topic, last_seen_up, created_at
+                in conn.execute(query)]
 
 
 def register_service(engine, host, binary, topic, now=None):
@@ -132,8 +133,10 @@ def register_service(engine, host, binary, topic, now=None):
 class ServiceTable:
     """The enabled services in one database, connecting when first asked."""
 
-    def __init__(self, connection, include_topics=(), exclude_topics=()):
+    def __init__(self, connection, include_topics=(), exclude_topics=(),
+                 cell=''):
         self.connection = connection
+        self.cell = cell
         self.include_topics = include_topics
         self.exclude_topics = exclude_topics
         self._engine = None
@@ -144,7 +147,7 @@ class ServiceTable:
             if self._engine is None:
                 self._engine = create_engine(self.connection)
             return enabled_services(self._engine, self.include_topics,
-                                    self.exclude_topics)
+                                    self.exclude_topics, self.cell)
         except sa.exc.OperationalError as e:   # oslo.db misses some wordings
             raise db_exc.DBConnectionError(e)
         except sa.exc.DBAPIError as e:
