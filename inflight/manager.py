@@ -154,14 +154,12 @@ class InflightManager:
         those that left it."""
         share = services if self._share is None else self._share(services)
         with self._lock:
-            before = self.ring.services()
+            before = len(self.ring)
             first = self.ring.read_at is None
-            self.ring.refresh(share, read_at)
+            left = self.ring.refresh(share, read_at)
             if first:
                 self._take_place()
-            left = [s for s in before
-                    if self.ring.newest_row(s.key)[0] is None]
-            changed = len(self.ring) != len(before)
+            changed = len(self.ring) != before
         for forget in self._forget if left else ():
             forget(left)
         if not changed:

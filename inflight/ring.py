@@ -38,7 +38,8 @@ class ServiceRing:
             return list(self._services.values())
 
     def refresh(self, services, read_at=None):
-        """Replace the membership with `services`, keeping the place."""
+        """Replace the membership with `services`, keeping the place; the
+        services that left."""
         fresh = {s.key: s for s in services}
         with self._lock:
             self.read_at = read_at
@@ -49,8 +50,10 @@ class ServiceRing:
             order = [k for k in self._order if k in fresh] + added
             done = [k for k in order if k in self._probed]
             self._order = done + [k for k in order if k not in self._probed]
+            left = [s for k, s in self._services.items() if k not in fresh]
             self._services = fresh
             self._next = len(done)
+        return left
 
     def seek(self, fraction):
         """Go to `fraction` (0 to 1) of the way round, as if the services

@@ -20,6 +20,9 @@ from inflight import logs
 LOG = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r'[^A-Za-z0-9_-]')
+# A character that makes a part's safe name maybe another's ('.' alone
+# cannot: what it becomes, '_', is not in it).
+_ODD = re.compile(r'[^A-Za-z0-9.-]')
 
 WARN_EVERY = 60.0   # seconds between two warnings of dropped metrics
 
@@ -75,54 +78,74 @@ class Names:
     whose parts needed no change keeps it, and the others get a suffix from
     a digest of their parts. So names depend on what the tables hold, never
     on the order the services come in, nor on which prober probes them.
+
+    Two names can only be the same if one of the services has a part with
+    a character other than letters, digits, '-' and '.' ('_' included):
+    rare in host names, so a read of the tables is a quick scan, and only
+    the names told apart are kept, with the names of the services this
+    prober probes (until they are forgotten).
     """
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._plain = {}      # Key -> its plain name, for the known keys
-        self._sharing = {}    # plain name -> the known keys that make it
-        self._told_apart = {}  # Key -> its name, where not the plain one
+        self._told_apart = {}   # Key -> its name, where not the plain one
+        self._named = {}        # Key -> its name, for the services named
+        self._odd = {}          # cell or topic -> whether it is odd
 
     def name(self, key):
         """The name of the service keyed `key`."""
-        name = self._told_apart.get(key)
+        name = self._named.get(key)
         if name is None:
-            name = self._plain.get(key) or service_name(key.topic, key.host,
-                                                        key.cell)
+            name = self._told_apart.get(key) or service_name(
+                key.topic, key.host, key.cell)
+            self._named[key] = name
         return name
+
+    def forget(self, keys):
+        """Drop the names of `keys` (their services left this prober)."""
+        for key in keys:
+            self._named.pop(key, None)
+
+    def _is_odd(self, key):
+        odd = self._odd
+        for part in (key.cell, key.topic):
+            if part not in odd:
+                odd[part] = _ODD.search(part) is not None
+            if odd[part]:
+                return True
+        return _ODD.search(key.host) is not None
 
     def known(self, keys):
         """The services of the tables just read (on every prober alike)."""
-        keys = set(keys)
-        warn = []
-        with self._lock:
-            touched = set()
-            for key in [k for k in self._plain if k not in keys]:
-                name = self._plain.pop(key)
-                self._sharing[name].discard(key)
-                self._told_apart.pop(key, None)
-                touched.add(name)
+        keys = list(keys)
+        odd = {}            # plain name -> the odd keys that make it
+        for key in keys:
+            if self._is_odd(key):
+                odd.setdefault(service_name(key.topic, key.host, key.cell),
+                               []).append(key)
+        if odd:
             for key in keys:
-                if key not in self._plain:
-                    name = self._plain[key] = service_name(
-                        key.topic, key.host, key.cell)
-                    self._sharing.setdefault(name, set()).add(key)
-                    touched.add(name)
-            for name in touched:
-                sharing = self._sharing[name]
-                if not sharing:
-                    del self._sharing[name]
-                    continue
+                if not self._is_odd(key):
+                    name = service_name(key.topic, key.host, key.cell)
+                    if name in odd:
+                        odd[name].append(key)
+        told_apart = {}
+        for name, sharing in odd.items():
+            if len(sharing) > 1:
                 for key in sharing:
-                    if len(sharing) > 1 and not _unchanged(key, name):
-                        if key not in self._told_apart:
-                            self._told_apart[key] = _distinct(key, name)
-                            warn.append((key, name, self._told_apart[key]))
-                    else:
-                        self._told_apart.pop(key, None)
-        for key, name, distinct in sorted(warn):
+                    if not _unchanged(key, name):
+                        told_apart[key] = _distinct(key, name)
+        with self._lock:
+            new = sorted((key, told_apart[key]) for key in told_apart
+                         if key not in self._told_apart)
+            changed = set(told_apart).symmetric_difference(self._told_apart)
+            self._told_apart = told_apart
+            for key in changed:
+                self._named.pop(key, None)
+        for key, distinct in new:
             LOG.warning('%s and another service both make the metric name '
-                        '%s: it is sent as %s', key, name, distinct)
+                        '%s: it is sent as %s', key,
+                        service_name(key.topic, key.host, key.cell), distinct)
 
 
 class _UDPClient(statsd.StatsClient):
@@ -198,7 +221,8 @@ class Metrics:
         self.names.known(service.key for service in services)
 
     def forget(self, services):
-        """Nothing kept per service: statsd keeps the gauges."""
+        """Drop the names of `services`: statsd itself keeps their gauges."""
+        self.names.forget(service.key for service in services)
 
     def _count(self, services, leaf):
         def fill(pipe):

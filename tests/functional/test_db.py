@@ -210,7 +210,7 @@ def test_enabled_services_filters_and_orders(synced):
         record.Service.of('compute', 'c1', id=50, binary='nova-compute',
                           last_seen_up=T0, created_at=T0),
     ]
-    assert all(type(s) is db.Service for s in services)
+    assert all(type(s) is record.Service for s in services)
     assert services[2].host == 'c1' and services[2].binary == 'nova-compute'
     assert services[2].last_seen_up == T0 and services[2].created_at == T0
 

@@ -119,3 +119,9 @@ def test_resume_goes_on_after_the_place_even_if_it_left():
     r.refresh(services('a', 'b', 'c', 'd', 'e'))
     assert hosts(r.take(5)) == ['c', 'd', 'e', 'a', 'b']
 
+
+
+def test_refresh_says_which_services_left():
+    r = ring.ServiceRing(services('a', 'b', 'c'))
+    assert [s.host for s in r.refresh(services('a', 'c', 'd'))] == ['b']
+    assert r.refresh(services('a', 'c', 'd')) == []
