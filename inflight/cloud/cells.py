@@ -12,6 +12,7 @@ their queues are on the top-level transport.
 from concurrent import futures
 import logging
 import threading
+import time
 from urllib import parse
 
 from oslo_utils import netutils
@@ -146,6 +147,8 @@ class _CellRead:
         self.services = []      # from its last read that answered
         self.failures = 0       # reads in a row that failed
         self.reading = None     # the future of a read under way
+        self.answered = False   # whether a read ever answered
+        self.since = None       # when the read under way began (monotonic)
 
 
 class CellServices:
@@ -155,7 +158,9 @@ class CellServices:
     runs), then every cell's services table at once. It raises when the API
     database fails; a cell whose own database fails or takes longer than
     `timeout` keeps its services from its last read, and its outage is
-    logged once, and its return. `on_cells(cells)` hears every mapping read.
+    logged once, and its return; a cell's first read (connecting) may take
+    up to CELL_TIMEOUT before it counts as failed. `on_cells(cells)` hears
+    every mapping read.
     """
 
     def __init__(self, api_connection, database_connection, transport_url,
@@ -195,6 +200,7 @@ class CellServices:
         for read in reads:
             if read.reading is None:
                 read.reading = self._pool.submit(read.table.enabled)
+                read.since = time.monotonic()
         futures.wait([read.reading for read in reads], self.timeout)
         services = []
         for read in reads:
@@ -226,10 +232,13 @@ class CellServices:
         if future.done():
             read.reading = None
             error = future.exception()
+        elif read.answered or time.monotonic() - read.since > CELL_TIMEOUT:
+            error = 'no answer in %.1fs' % (time.monotonic() - read.since)
         else:
-            error = 'no answer in %.1fs' % self.timeout
+            return                # connecting still: not failed yet
         if error is None:
             read.services = future.result()
+            read.answered = True
             if read.failures:
                 LOG.info('Read the services table of cell %s again after %s',
                          read.cell.name, logs.plural(

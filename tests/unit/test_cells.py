@@ -166,34 +166,62 @@ def test_a_failing_cell_keeps_its_services_and_says_so_once(
 def test_a_hanging_cell_holds_up_no_other(api_engine, caplog):
     cells.add_cell(api_engine, CELL1, 'cell1', 'sqlite://', 'rabbit://mq1/1')
     cells.add_cell(api_engine, CELL2, 'cell2', 'sqlite://', 'rabbit://mq1/2')
-    release = threading.Event()
+    hang, release = threading.Event(), threading.Event()
 
     class Table:
         def __init__(self, connection, include, exclude, cell):
             self.cell = cell
 
         def enabled(self):
-            if self.cell == 'cell1':
+            if self.cell == 'cell1' and hang.is_set():
                 release.wait(30)
             return [record.Service.of('compute', 'cmp', cell=self.cell)]
 
         def close(self):
             pass
 
+    both = [record.Key('cell1', 'compute', 'cmp'),
+            record.Key('cell2', 'compute', 'cmp')]
+    caplog.set_level(logging.INFO)
     source = _source(api_engine, make_table=Table, timeout=0.05)
     try:
-        assert _keys(source.enabled()) == [
-            record.Key('cell2', 'compute', 'cmp')]
-        assert 'cell cell1, probing the 0 services known' in caplog.text
-        # Still hanging: not read twice at once.
-        assert _keys(source.enabled()) == [
-            record.Key('cell2', 'compute', 'cmp')]
+        assert _keys(source.enabled()) == both
+        hang.set()
+        # cell1 as last read, cell2 afresh; and once said.
+        assert _keys(source.enabled()) == both
+        assert 'cell cell1, probing the 1 service known' in caplog.text
+        # Still hanging: not read twice at once, nor said twice.
+        assert _keys(source.enabled()) == both
+        assert caplog.text.count('Could not read') == 1
         release.set()
-        both = [record.Key('cell1', 'compute', 'cmp'),
-                record.Key('cell2', 'compute', 'cmp')]
         deadline = time.monotonic() + 30
-        while _keys(source.enabled()) != both:
+        while 'cell cell1 again after' not in caplog.text:
+            assert _keys(source.enabled()) == both
             assert time.monotonic() < deadline
+    finally:
+        release.set()
+        source.close()
+
+
+def test_a_cell_still_connecting_at_first_is_not_failed(api_engine, caplog):
+    cells.add_cell(api_engine, CELL1, 'cell1', 'sqlite://', 'rabbit://mq1/1')
+    release = threading.Event()
+
+    class Table:
+        def __init__(self, *args, cell):
+            pass
+
+        def enabled(self):
+            release.wait(30)
+            return []
+
+        def close(self):
+            pass
+
+    source = _source(api_engine, make_table=Table, timeout=0.05)
+    try:
+        assert source.enabled() == []
+        assert 'Could not read' not in caplog.text
     finally:
         release.set()
         source.close()
