@@ -42,9 +42,10 @@ class LoginRefused(config.ConfigError):
     """The broker refused the login: a configuration error."""
 
 
-def masked(conf):
-    """The transport URL with its passwords masked, as an operator reads it."""
-    url = oslo_messaging.TransportURL.parse(conf)
+def masked(conf, url=None):
+    """The transport URL (conf's, or `url`) with its passwords masked, as an
+    operator reads it."""
+    url = oslo_messaging.TransportURL.parse(conf, url)
     hosts = ','.join(
         '%s%s%s' % ((h.username or '') + (':***' if h.password else '') +
                     ('@' if h.username or h.password else ''),

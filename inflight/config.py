@@ -25,7 +25,8 @@ _PREFIX = re.compile(r'[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*')
 LOG = logging.getLogger(__name__)
 
 # The groups whose every option is inflight's: any other name in them is a
-# mistake. [DEFAULT] and [database] also hold Nova's options, in nova.conf.
+# mistake. [DEFAULT], [database] and [api_database] also hold Nova's
+# options, in nova.conf (oslo.db's max_pool_size, ...).
 OWN_GROUPS = ('inflight', 'statsd', 'prometheus')
 
 # The package to install for a database driver's module, where their
@@ -160,30 +161,41 @@ def check(conf, need_database=True):
                                             ', '.join(probes.ORDER)))
     if not need_database:
         return
+    if conf.api_database.connection:
+        _check_database(conf.api_database.connection, 'api_database')
+        if conf.database.connection:
+            _check_database(conf.database.connection)
+        elif conf.inflight.register_service:
+            raise ConfigError('[inflight] register_service needs [database] '
+                              'connection: the database to add this '
+                              'prober\'s row to')
+        return
     if not conf.database.connection:
         raise ConfigError('[database] connection is not set: give the URL of '
-                          'the database holding the services table')
+                          'the database holding the services table (or '
+                          '[api_database] connection, for a cloud with '
+                          'cells)')
     _check_database(conf.database.connection)
 
 
-def _check_database(connection):
+def _check_database(connection, group='database'):
     """A URL SQLAlchemy knows, whose driver is installed."""
     try:
         url = db.url(connection)
         dialect = url.get_dialect()
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError):
-        raise ConfigError('[database] connection is not a database URL '
+        raise ConfigError('[%s] connection is not a database URL '
                           'SQLAlchemy knows (for example '
-                          'mysql+pymysql://user:pass@host/nova)')
+                          'mysql+pymysql://user:pass@host/nova)' % group)
     try:
         dialect.import_dbapi()
     except ImportError as e:
         missing = e.name or str(e)
         ours = db.DRIVERS.get(url.get_backend_name())
         raise ConfigError(
-            '[database] connection %s needs the Python module %s, which is '
+            '[%s] connection %s needs the Python module %s, which is '
             'not installed: install %s where inflight is installed%s'
-            % (url.render_as_string(hide_password=True), missing,
+            % (group, url.render_as_string(hide_password=True), missing,
                _DRIVER_PACKAGES.get(missing, missing),
                ', or write %s://, whose driver inflight installs' % ours
                if ours and ours != url.drivername else ''))

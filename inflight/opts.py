@@ -124,6 +124,17 @@ prometheus_opts = [
 ]
 
 
+api_database_opts = [
+    cfg.StrOpt('connection', secret=True,
+               help='The SQLAlchemy URL of Nova\'s API database, as in '
+                    'nova.conf: set, the services of every cell its '
+                    'cell_mappings name are probed, each over its cell\'s '
+                    'database and broker, and metric names carry the cell. '
+                    'Unset: the services table of [database] connection, '
+                    'on [DEFAULT] transport_url.'),
+]
+
+
 def _library_opts(list_opts, group, names):
     """Copies of a library's options, picked by name from its list_opts()."""
     opts = dict(list_opts())[group]
@@ -145,6 +156,7 @@ def list_opts():
         ('DEFAULT', host_opts + _messaging_opts()),
         ('database', _library_opts(db_options.list_opts, 'database',
                                    ('connection',))),
+        ('api_database', copy.deepcopy(api_database_opts)),
         ('inflight', copy.deepcopy(inflight_opts + service_opts)),
         ('statsd', copy.deepcopy(statsd_opts)),
         ('prometheus', copy.deepcopy(prometheus_opts)),
@@ -156,6 +168,7 @@ def register_opts(conf):
     conf.register_opts(host_opts)
     conf.register_opts(inflight_opts + service_opts, group='inflight')
     conf.register_opts(statsd_opts, group='statsd')
+    conf.register_opts(api_database_opts, group='api_database')
     conf.register_opts(prometheus_opts, group='prometheus')
     db_options.set_defaults(conf)
     # As Nova does: Nova's services listen on the exchange `nova`.

@@ -9,6 +9,7 @@ from oslo_service.backend import base
 
 from inflight import broker
 from inflight import config
+from inflight.cloud import cells
 from inflight.cloud import db
 from inflight import deaf
 from inflight import handover
@@ -21,6 +22,7 @@ from inflight import prober
 from inflight import ring
 from inflight import rpcapi
 from inflight import skew
+from inflight import transports
 
 LOG = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class InflightService(base.ServiceBase):
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._server = self._ticker = self._table = None
+        self._transports = None   # the cells' brokers, in a cloud with cells
         self._restored = False    # on the last valid configuration
         # Made here, in the launcher, so that every worker it forks shares
         # them: the ring's place, and the last configuration found valid.
@@ -76,15 +79,14 @@ class InflightService(base.ServiceBase):
                                relearn_after=conf.inflight.deaf_after),
             on_outcome=[watch.outcome], max_calls=conf.inflight.max_calls,
             clock_offsets=skew.ClockOffsets(conf.inflight.offset_window))
-        self._table = db.ServiceTable(conf.database.connection,
-                                      conf.inflight.include_topics,
-                                      conf.inflight.exclude_topics)
+        self._table = self._service_source()
         if conf.inflight.register_service:
             self._register()
         self.manager = manager.InflightManager(
             conf, self.prober, services, self._table.enabled,
             place=self._place, known=[self._outputs.known],
             forget=[self.prober.forget, watch.forget, self._outputs.forget])
+        self._serve_cells()
         endpoints = [self.manager,
                      mixin.InflightEndpoint.from_conf(conf, self.transport)]
         self._server = oslo_messaging.get_rpc_server(
@@ -147,12 +149,45 @@ class InflightService(base.ServiceBase):
         return False
 
     def api_for(self, service):
-        """The BaseAPI client for the service's topic, made once."""
-        api = self._apis.get(service.topic)
+        """The BaseAPI client for the service's topic on its cell's
+        transport, made once."""
+        transport, up = self.transport, True
+        if self._transports is not None:
+            transport, up = self._transports.transport_for(service.cell)
+        if not up:
+            return transports.DownAPI(service.cell)
+        api = self._apis.get((transport, service.topic))
         if api is None:
-            api = self._apis[service.topic] = rpcapi.BaseAPI(
-                self.transport, service.topic)
+            api = self._apis[transport, service.topic] = rpcapi.BaseAPI(
+                transport, service.topic)
         return api
+
+    def _service_source(self):
+        """Every cell's services with [api_database] connection; else
+        those of the [database] connection's table."""
+        conf = self.conf
+        if not conf.api_database.connection:
+            return db.ServiceTable(conf.database.connection,
+                                   conf.inflight.include_topics,
+                                   conf.inflight.exclude_topics)
+        return cells.CellServices(
+            conf.api_database.connection, conf.database.connection,
+            conf.transport_url, conf.inflight.include_topics,
+            conf.inflight.exclude_topics,
+            timeout=min(cells.CELL_TIMEOUT,
+                        conf.inflight.refresh_interval / 2),
+            on_cells=[self._cells_mapped])
+
+    def _serve_cells(self):
+        """In a cloud with cells: a results server on every cell's broker."""
+        if self.conf.api_database.connection:
+            self._transports = transports.CellTransports(
+                self.conf, self.transport, [self.manager])
+
+    def _cells_mapped(self, mapped):
+        """The cells were read: reach the brokers of those new."""
+        if self._transports is not None:
+            self._transports.update(mapped)
 
     def _register(self):
         engine = db.create_engine(self.conf.database.connection,
@@ -211,6 +246,8 @@ class InflightService(base.ServiceBase):
         self._server.wait()
         self._table.close()
         self._outputs.close()
+        if self._transports is not None:
+            self._transports.close(CLOSE_RESERVE)
         if self._own_transport:
             self.transport.cleanup()
 

@@ -177,8 +177,9 @@ def table(rows, domain):
                             figures.get('executor_max', '?')))
                 if 'executor_busy' in figures else '-')
         loss = row['window']['loss_percent']
+        name = '%s.%s' % (row['topic'], host)
         grid.add_row(
-            '%s.%s' % (row['topic'], host),
+            '%s:%s' % (row['cell'], name) if row.get('cell') else name,
             KINDS.get(kind, kind) or '-',
             ms(latency(row, 'latest')),
             ms(latency(row, 'p90')),

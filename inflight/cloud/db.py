@@ -130,6 +130,16 @@ def register_service(engine, host, binary, topic, now=None):
             conn.execute(refresh)  # another process inserted it first
 
 
+def translate_errors(function, *args):
+    """function(*args), its database errors raised as oslo.db's."""
+    try:
+        return function(*args)
+    except sa.exc.OperationalError as e:   # oslo.db misses some wordings
+        raise db_exc.DBConnectionError(e)
+    except sa.exc.DBAPIError as e:
+        raise db_exc.DBError(e)
+
+
 class ServiceTable:
     """The enabled services in one database, connecting when first asked."""
 
@@ -143,15 +153,11 @@ class ServiceTable:
 
     def enabled(self):
         """Enabled services now; raises oslo.db errors when the DB fails."""
-        try:
-            if self._engine is None:
-                self._engine = create_engine(self.connection)
-            return enabled_services(self._engine, self.include_topics,
-                                    self.exclude_topics, self.cell)
-        except sa.exc.OperationalError as e:   # oslo.db misses some wordings
-            raise db_exc.DBConnectionError(e)
-        except sa.exc.DBAPIError as e:
-            raise db_exc.DBError(e)
+        if self._engine is None:
+            self._engine = translate_errors(create_engine, self.connection)
+        return translate_errors(enabled_services, self._engine,
+                                self.include_topics, self.exclude_topics,
+                                self.cell)
 
     def close(self):
         if self._engine is not None:

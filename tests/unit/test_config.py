@@ -78,6 +78,25 @@ def test_missing_database_connection(tmp_path):
         parsed(tmp_path, '[DEFAULT]\nhost = p\n')
 
 
+def test_with_cells_the_api_database_is_enough(tmp_path):
+    conf = parsed(tmp_path, '[DEFAULT]\nhost = p\n'
+                  '[api_database]\nconnection = sqlite:////tmp/nova_api\n')
+    assert conf.api_database.connection == 'sqlite:////tmp/nova_api'
+    assert conf.database.connection is None
+
+
+@pytest.mark.parametrize('extra, words', [
+    ('[api_database]\nconnection = nosuchdb://x/\n',
+     r'\[api_database\] connection is not a database URL'),
+    ('[api_database]\nconnection = sqlite://\n'
+     '[inflight]\nregister_service = true\n',
+     r'register_service needs \[database\] connection'),
+])
+def test_cells_options_fail_at_start(tmp_path, extra, words):
+    with pytest.raises(config.ConfigError, match=words):
+        parsed(tmp_path, '[DEFAULT]\nhost = p\n', extra)
+
+
 @pytest.mark.parametrize('args, text', [
     (['--config-file', '/nonexistent/inflight.conf'], None),
     (['--config-file', '{conf}'], GOOD + '[inflight]\nsleep = soon\n'),
@@ -191,6 +210,8 @@ def test_commands_report_a_missing_driver_in_one_line(tmp_path, command, url,
 def test_unknown_options_in_inflights_own_groups(tmp_path):
     nova = write(tmp_path, GOOD + '[DEFAULT]\nmy_ip = 10.0.0.1\n'
                  '[database]\nmax_pool_size = 10\n[api]\nauth_strategy = x\n'
+                 '[api_database]\nconnection = sqlite://\nmax_pool_size = 5\n'
+                 'max_overflow = 50\nconnection_recycle_time = 3600\n'
                  '[infligth]\nsleep = 2\n', 'nova.conf')
     own = write(tmp_path, '[inflight]\ncycle_second = 5\nsleep = 0.5\n'
                 'colour = red\n[statsd]\nhots = db1\nport = 8125\n'

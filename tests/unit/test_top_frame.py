@@ -186,3 +186,17 @@ def test_an_empty_status_file_option_is_said_so(tmp_path):
 def test_one_service_is_one_service_not_one_services():
     assert top.services(1) == '1 service'
     assert top.services(100000) == '100,000 services'
+
+
+def test_a_service_of_a_cell_shows_its_cell(tmp_path):
+    out = status.StatusFile(str(tmp_path / 'status.json'), 2.0,
+                            'ctl1.example.org', clock=lambda: NOW - 1,
+                            start=False)
+    in_cell = record.Service.of('compute', 'cmp1.example.org', cell='cell1')
+    without = record.Service.of('conductor', 'ctl1.example.org')
+    out.sent([in_cell, without])
+    for service in (in_cell, without):
+        out.received(service, 'baseapi', timings.round_trip_only(0.004))
+    text = '\n'.join(drawn(out.snapshot()))
+    assert 'cell1:compute.cmp1' in text
+    assert '\nconductor.ctl1 ' in text
