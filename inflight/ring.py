@@ -97,3 +97,29 @@ class ServiceRing:
         for _ in range(min(count, len(self))):
             taken.append(self.next())
         return [s for s in taken if s is not None]
+
+
+class KeyOrderRing(ServiceRing):
+    """A ring walked in the order of the services' keys, every cycle.
+
+    Probers sharing the services walk their shares in the same order, at
+    the same pace, from where the cycle stands by the clock: a service that
+    moves from one to another mid-cycle (a prober joined or left) keeps
+    about its place in the cycle. Those that come before the place are
+    deemed probed in this cycle (the prober that had them has, most
+    likely), the others are probed at their turn: neither twice nor
+    skipped, but for the few the two probers' paces set apart.
+    """
+
+    def refresh(self, services, read_at=None):
+        """Replace the membership with `services`, in key order, keeping
+        the place: the key up to which this cycle is done."""
+        fresh = {s.key: s for s in services}
+        order = sorted(fresh)
+        with self._lock:
+            done_upto = self._order[self._next - 1] if self._next else None
+            self.read_at = read_at
+            self._next = (0 if done_upto is None else
+                          bisect.bisect_right(order, done_upto))
+            self._order = order
+            self._services = fresh
