@@ -106,11 +106,12 @@ class InflightService(base.ServiceBase):
     def _join_partition(self):
         """The ring to walk: with [coordination] backend_url, this prober's
         share of the services, walked in key order as every prober walks
-        its own (see ring.KeyOrderRing)."""
+        its own (see ring.KeyOrderRing). The group is joined by the
+        manager's first check, in a thread of its own: a backend away may
+        take a minute to say so."""
         self._partition = partition.Partition.from_conf(self.conf)
         if self._partition is None:
             return ring.ServiceRing()
-        self._partition.join()
         return ring.KeyOrderRing()
 
     def _take_config(self):

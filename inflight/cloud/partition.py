@@ -9,8 +9,9 @@ the group at once, one that dies leaves it when its heartbeat key expires
 
 When the backend cannot be reached, each prober keeps the share it had and
 says so once; a prober that dies meanwhile is seen by nobody, so its share
-goes unprobed until the backend is back. A prober that never reached it
-probes every service until it joins.
+goes unprobed until the backend is back. A prober probes nothing until its
+first check answers (a few milliseconds with the backend up), and every
+service when that check failed, until it joins.
 """
 
 from importlib import metadata
@@ -19,7 +20,6 @@ import threading
 
 from tooz import coordination
 from tooz import hashring
-import tooz
 
 LOG = logging.getLogger(__name__)
 
@@ -69,12 +69,12 @@ class Partition:
                    member_id, group.group_name, group.weight)
 
     def share(self, services):
-        """The part of `services` this prober probes: all of them before it
-        ever joined the group."""
+        """The part of `services` this prober probes: none before the first
+        check, all of them after a first check that failed, until it joins."""
         with self._lock:
             ring, mine = self._ring, self._mine
         if ring is None:
-            return list(services)
+            return list(services) if self._failures else []
         share = []
         for service in services:
             ours = mine.get(service.key)
@@ -85,23 +85,22 @@ class Partition:
                 share.append(service)
         return share
 
-    def join(self):
-        """Join the group, or say why not once; True when joined."""
-        return self.check() is not None
-
     def check(self):
-        """See who is in the group now: True when the share changed (and
-        the services should be shared again), False when it did not, None
-        when the backend could not tell (the share stays as it was)."""
+        """Join the group if not yet joined, and see who is in it now: True
+        when the share changed (and the services should be shared again),
+        False when it did not, None when the backend could not tell (the
+        share stays as it was; said once), or True the first time when it
+        never joined (every service is probed until it does)."""
         try:
             if self._partitioner is None:
                 changed = self._join()
             else:
                 self._coordinator.run_watchers()
                 changed = self._take(self._partitioner)
-        except tooz.ToozError as e:
+        except Exception as e:  # noqa: BLE001 - each driver has its errors
+            never_joined = self._ring is None and not self._failures
             self._failed(e)
-            return None
+            return True if never_joined else None    # now: every service
         if self._failures:
             LOG.info('Reached the coordination backend again after %d failed '
                      'checks; probing a share of %d probers',
@@ -168,18 +167,19 @@ class Partition:
         self._failures += 1
 
     def leave(self):
-        """Leave the group, so that the others take the share at once."""
-        if not self._started:
+        """Leave the group, so that the others take the share at once.
+
+        With the backend away, nothing is tried: tooz's heartbeat would
+        hold the stop until it answers. The others see this prober leave
+        when its heartbeat key expires."""
+        if not self._started or self._failures:
             return
         try:
             if self._partitioner is not None:
                 self._coordinator.leave_partitioned_group(self._partitioner)
-        except tooz.ToozError as e:
-            LOG.info('Could not leave the coordination group (its members '
-                     'see this prober leave when its heartbeat expires): %s',
-                     e)
-        try:
             self._coordinator.stop()
-        except tooz.ToozError:
-            pass    # the heartbeat key expires on its own
+        except Exception as e:  # noqa: BLE001 - each driver has its errors
+            LOG.info('Could not leave the coordination group; its members '
+                     'see this prober leave when its heartbeat expires: %s',
+                     e)
         self._started = False
