@@ -21,7 +21,7 @@ from harness import HERE, add_row, die_with_parent, read_line
 import servers
 
 CYCLE = 3.0             # cycle_seconds
-MEMBER_TIMEOUT = 2      # the Redis URL's timeout: a dead member's expiry
+MEMBER_TIMEOUT = 3      # the Redis URL's timeout: a dead member's expiry
 CHECK = 0.5             # [coordination] check_interval
 PROCESSES, PER_PROCESS = 4, 50     # 200 services
 STEADY = 3              # cycles measured between two events
