@@ -23,6 +23,8 @@ setuptools.setup(
         'PyMySQL>=1.1',
         'psycopg2-binary>=2.9',
         'rich>=13',
+        'tooz>=9.1',
+        'redis>=5.0',
     ],
     extras_require={
         'test': ['pytest>=8', 'pytest-timeout>=2.3', 'hypothesis>=6.100'],

@@ -15,6 +15,7 @@ import oslo_messaging
 import sqlalchemy as sa
 
 from inflight.cloud import db
+from inflight.cloud import partition
 from inflight import opts
 from inflight import probes
 from inflight import version
@@ -27,7 +28,7 @@ LOG = logging.getLogger(__name__)
 # The groups whose every option is inflight's: any other name in them is a
 # mistake. [DEFAULT], [database] and [api_database] also hold Nova's
 # options, in nova.conf (oslo.db's max_pool_size, ...).
-OWN_GROUPS = ('inflight', 'statsd', 'prometheus')
+OWN_GROUPS = ('inflight', 'statsd', 'prometheus', 'coordination')
 
 # The package to install for a database driver's module, where their
 # names differ.
@@ -159,6 +160,7 @@ def check(conf, need_database=True):
         raise ConfigError('[inflight] probe_methods names unknown kinds %s; '
                           'kinds are %s' % (', '.join(sorted(unknown)),
                                             ', '.join(probes.ORDER)))
+    _check_coordination(conf.coordination.backend_url)
     if not need_database:
         return
     if conf.api_database.connection:
@@ -176,6 +178,18 @@ def check(conf, need_database=True):
                           '[api_database] connection, for a cloud with '
                           'cells)')
     _check_database(conf.database.connection)
+
+
+def _check_coordination(url):
+    """Empty, or a URL of a tooz driver that holds partitioned groups."""
+    if not url:
+        return
+    scheme = url.partition(':')[0]
+    known = partition.drivers()
+    if scheme not in known:
+        raise ConfigError('[coordination] backend_url names no tooz driver '
+                          'that holds groups; drivers are %s'
+                          % ', '.join(known))
 
 
 def _check_database(connection, group='database'):

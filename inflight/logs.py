@@ -3,8 +3,11 @@
 import logging
 
 # Said by amqp whenever a delivery races a channel being closed, as on every
-# stop: harmless, and nothing an operator can act on.
-_NOISE = {'amqp': ('during closing channel',)}
+# stop: harmless, and nothing an operator can act on. Said by tooz's heartbeat
+# thread every second while the coordination backend is away: the partition
+# says so once instead.
+_NOISE = {'amqp': ('during closing channel',),
+          'tooz.coordination': ('seconds as it raised',)}
 
 
 def plural(count, noun, nouns=None):

@@ -34,7 +34,9 @@ class InflightManager:
     Each table read is told to `known` callables (every service read), and
     the services that left the ring to `forget` callables, so that nothing
     is kept of them. `share(services)` is the part of the services read
-    that this prober probes (all of them without it).
+    that this prober probes (all of them without it); with a `partition`
+    (cloud.partition.Partition), its share, checked every
+    [coordination] check_interval seconds.
     """
 
     target = oslo_messaging.Target(version=rpcapi.InflightAPI.RPC_API_VERSION)
@@ -43,7 +45,7 @@ class InflightManager:
     TASKS = ('refresh_services', 'check_inflight')
 
     def __init__(self, conf, prober, ring, list_services, place=None,
-                 known=(), forget=(), share=None,
+                 known=(), forget=(), share=None, partition=None,
                  clock=time.time, monotonic=time.monotonic, spawn=None):
         self.conf = conf
         self._clock = clock
@@ -54,6 +56,7 @@ class InflightManager:
         self._share = share
         self._last_read = None    # (services, read_at) of the last read
         self._lock = threading.Lock()
+        self._applying = threading.Lock()   # one share applied at a time
         self._reading_since = None   # when the table read under way began
         self.prober = prober
         self.ring = ring
@@ -69,10 +72,17 @@ class InflightManager:
         self.spacing = {'refresh_services': conf.inflight.refresh_interval,
                         'check_inflight': conf.inflight.probe_interval}
         self._last_run = {}       # task -> when it last began (monotonic)
+        self.tasks = self.TASKS
+        self._partition = partition
+        self._checking = False    # a check of the partition under way
+        if partition is not None:
+            self._share = partition.share
+            self.tasks += ('check_partition',)
+            self.spacing['check_partition'] = conf.coordination.check_interval
 
     def periodic_tasks(self, context=None):
         """Run what is due; the seconds until something is due again."""
-        for task in self.TASKS:
+        for task in self.tasks:
             last = self._last_run.get(task)
             if last is not None and self._monotonic() < (
                     last + self.spacing[task]):
@@ -84,7 +94,7 @@ class InflightManager:
                 LOG.exception('The periodic task %s failed', task)
         now = self._monotonic()
         return max(0.0, min(self._last_run[task] + self.spacing[task] - now
-                            for task in self.TASKS))
+                            for task in self.tasks))
 
     def refresh_services(self, context):
         """Read the services table in a thread of its own, so that a
@@ -151,7 +161,12 @@ class InflightManager:
 
     def _apply(self, services, read_at):
         """Refresh the ring with this prober's share of `services`; forget
-        those that left it."""
+        those that left it. A read and a reshare apply one after the other,
+        so that the last applied is the share as it stands."""
+        with self._applying:
+            self._apply_share(services, read_at)
+
+    def _apply_share(self, services, read_at):
         share = services if self._share is None else self._share(services)
         with self._lock:
             before = len(self.ring)
@@ -169,6 +184,26 @@ class InflightManager:
             self.pacer.check(len(self.ring), self.conf.inflight.sleep)
             self.spacing['check_inflight'] = self.pacer.spacing(
                 len(self.ring), self.conf.inflight.probe_interval)
+
+    def check_partition(self, context):
+        """See whether probers joined or left, in a thread of its own so
+        that a backend that hangs holds up no probe; share the services
+        again when they did."""
+        with self._lock:
+            if self._checking:
+                return
+            self._checking = True
+        self._spawn(self._check_partition)
+
+    def _check_partition(self):
+        try:
+            if self._partition.check():
+                self.reshare()
+        except Exception:  # noqa: BLE001 - the next check may do better
+            LOG.exception('The periodic task check_partition failed')
+        finally:
+            with self._lock:
+                self._checking = False
 
     def _take_place(self):
         """Go on where the last worker left the ring (after SIGHUP, say);

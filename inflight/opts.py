@@ -123,6 +123,28 @@ prometheus_opts = [
                      'etc/prometheus/inflight-rules.yml).'),
 ]
 
+coordination_opts = [
+    cfg.StrOpt('backend_url', default='', secret=True,
+               help='tooz URL of the coordination backend through which '
+                    'several nova-inflight share the services, each probing '
+                    'its part: redis://host:6379?timeout=30, '
+                    'etcd3+http://host:2379, zookeeper://host:2181. A prober '
+                    'that dies is replaced after the URL\'s timeout (its '
+                    'membership expiry, 30 s by default on Redis). Empty: '
+                    'this prober probes every service.'),
+    cfg.StrOpt('group_name', default='nova-inflight',
+               help='Group the probers sharing the services join: the same '
+                    'on each of them.'),
+    cfg.IntOpt('weight', default=1, min=1,
+               help='This prober\'s part of the services against the '
+                    'others\': a prober of weight 2 probes twice as many as '
+                    'one of weight 1.'),
+    cfg.FloatOpt('check_interval', default=2.0, min=0.1,
+                 help='Seconds between two looks at who is in the group; a '
+                      'prober joining or leaving is seen within this, one '
+                      'dying within this and the timeout of backend_url.'),
+]
+
 
 api_database_opts = [
     cfg.StrOpt('connection', secret=True,
@@ -160,6 +182,7 @@ def list_opts():
         ('inflight', copy.deepcopy(inflight_opts + service_opts)),
         ('statsd', copy.deepcopy(statsd_opts)),
         ('prometheus', copy.deepcopy(prometheus_opts)),
+        ('coordination', copy.deepcopy(coordination_opts)),
     ]
 
 
@@ -170,6 +193,7 @@ def register_opts(conf):
     conf.register_opts(statsd_opts, group='statsd')
     conf.register_opts(api_database_opts, group='api_database')
     conf.register_opts(prometheus_opts, group='prometheus')
+    conf.register_opts(coordination_opts, group='coordination')
     db_options.set_defaults(conf)
     # As Nova does: Nova's services listen on the exchange `nova`.
     oslo_messaging.set_transport_defaults(control_exchange=NOVA_EXCHANGE)

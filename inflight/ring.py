@@ -2,6 +2,14 @@
 
 import bisect
 import threading
+import zlib
+
+
+def order(key):
+    """Where the service keyed `key` comes in a ring, the same on every
+    prober: by a hash of the key, so that the cells, topics and hosts come
+    mixed, and no cell's broker takes a whole cycle's probes at once."""
+    return zlib.crc32(key.__tooz_hash__()), key
 
 
 class ServiceRing:
@@ -44,12 +52,12 @@ class ServiceRing:
         with self._lock:
             self.read_at = read_at
             known = set(self._order)
-            added = sorted(k for k in fresh if k not in known)
+            added = sorted((k for k in fresh if k not in known), key=order)
             # Probed in this cycle (maybe before leaving and coming back),
             # then the rest: the cycle goes on where it was.
-            order = [k for k in self._order if k in fresh] + added
-            done = [k for k in order if k in self._probed]
-            self._order = done + [k for k in order if k not in self._probed]
+            walk = [k for k in self._order if k in fresh] + added
+            done = [k for k in walk if k in self._probed]
+            self._order = done + [k for k in walk if k not in self._probed]
             left = [s for k, s in self._services.items() if k not in fresh]
             self._services = fresh
             self._next = len(done)
@@ -71,10 +79,11 @@ class ServiceRing:
 
     def resume(self, after, cycles):
         """Take over a place: go on after the service keyed `after` in the
-        order of a fresh ring (keys sorted), as if those up to it had been
+        order of a fresh ring (`order()`), as if those up to it had been
         probed in this cycle, whether or not `after` is still here."""
         with self._lock:
-            self._next = bisect.bisect_right(self._order, after)
+            self._next = bisect.bisect_right(self._order, order(after),
+                                             key=order)
             self._probed = set(self._order[:self._next])
             self._last = after
             self.cycles = cycles
@@ -100,3 +109,33 @@ class ServiceRing:
         for _ in range(min(count, len(self))):
             taken.append(self.next())
         return [s for s in taken if s is not None]
+
+
+class SharedRing(ServiceRing):
+    """A ring walked in `order()`, every cycle, whatever came when.
+
+    Probers sharing the services walk their shares in the same order, at
+    the same pace, from where the cycle stands by the clock: a service that
+    moves from one to another mid-cycle (a prober joined or left) keeps
+    about its place in the cycle. Those that come before the place are
+    deemed probed in this cycle (the prober that had them has, most
+    likely), the others are probed at their turn: neither twice nor
+    skipped, but for the few the two probers' paces set apart.
+    """
+
+    def refresh(self, services, read_at=None):
+        """Replace the membership with `services`, in `order()`, keeping
+        the place: the key up to which this cycle is done; the services
+        that left."""
+        fresh = {s.key: s for s in services}
+        walk = sorted(fresh, key=order)
+        with self._lock:
+            done_upto = self._order[self._next - 1] if self._next else None
+            self.read_at = read_at
+            self._next = (0 if done_upto is None else
+                          bisect.bisect_right(walk, order(done_upto),
+                                              key=order))
+            self._order = walk
+            left = [s for k, s in self._services.items() if k not in fresh]
+            self._services = fresh
+        return left

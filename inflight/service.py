@@ -11,6 +11,7 @@ from inflight import broker
 from inflight import config
 from inflight.cloud import cells
 from inflight.cloud import db
+from inflight.cloud import partition
 from inflight import deaf
 from inflight import handover
 from inflight import logs
@@ -56,6 +57,7 @@ class InflightService(base.ServiceBase):
         self._stopped = threading.Event()
         self._server = self._ticker = self._table = None
         self._transports = None   # the cells' brokers, in a cloud with cells
+        self._partition = None
         self._restored = False    # on the last valid configuration
         # Made here, in the launcher, so that every worker it forks shares
         # them: the ring's place, and the last configuration found valid.
@@ -67,7 +69,7 @@ class InflightService(base.ServiceBase):
         if not self._take_config() or self._stopping.is_set():
             return
         self._outputs = outputs.from_conf(conf)
-        services = ring.ServiceRing()
+        services = self._join_partition()
         watch = deaf.DeafWatch(self._outputs, conf.inflight.deaf_after,
                                conf.service_down_time,
                                services.newest_row)
@@ -85,7 +87,8 @@ class InflightService(base.ServiceBase):
         self.manager = manager.InflightManager(
             conf, self.prober, services, self._table.enabled,
             place=self._place, known=[self._outputs.known],
-            forget=[self.prober.forget, watch.forget, self._outputs.forget])
+            forget=[self.prober.forget, watch.forget, self._outputs.forget],
+            partition=self._partition)
         self._serve_cells()
         endpoints = [self.manager,
                      mixin.InflightEndpoint.from_conf(conf, self.transport)]
@@ -101,6 +104,17 @@ class InflightService(base.ServiceBase):
         LOG.info('nova-inflight on %s: probing every %.3gs, results on '
                  'topic %s', conf.host, conf.inflight.probe_interval,
                  rpcapi.TOPIC)
+
+    def _join_partition(self):
+        """The ring to walk: with [coordination] backend_url, this prober's
+        share of the services, walked in ring order as every prober walks
+        its own (see ring.SharedRing). The group is joined by the
+        manager's first check, in a thread of its own: a backend away may
+        take a minute to say so."""
+        self._partition = partition.Partition.from_conf(self.conf)
+        if self._partition is None:
+            return ring.ServiceRing()
+        return ring.SharedRing()
 
     def _take_config(self):
         """Check the configuration this worker starts with (the files are
@@ -241,7 +255,10 @@ class InflightService(base.ServiceBase):
         self._stopped.set()
 
     def _close(self):
-        """Stop the RPC server and let go of the broker and the database."""
+        """Leave the probers' group; stop the RPC server and let go of the
+        broker and the database."""
+        if self._partition is not None:
+            self._partition.leave()
         self._server.stop()
         self._server.wait()
         self._table.close()

@@ -337,3 +337,23 @@ def test_only_global_options_move(tmp_path):
         '--json', '--', '--debug']
     with pytest.raises(SystemExit):             # argparse's usage error
         command_conf(tmp_path, 'ping compute h --no-such-option'.split())
+
+
+def test_coordination_typos_are_warned_and_bad_urls_refused(tmp_path):
+    own = write(tmp_path, '[coordination]\nbackend_uri = redis://r1:6379\n',
+                'inflight.conf')
+    conf = cfg.ConfigOpts()
+    nova = write(tmp_path, GOOD, 'nova.conf')
+    config.parse_args(conf, ['--config-file', nova, '--config-file', own],
+                      'nova-inflight')
+    assert config.unknown_options(conf) == [
+        '[coordination] backend_uri in %s is not an inflight option (did '
+        'you mean backend_url?); it is ignored' % own]
+    conf.set_override('backend_url', 'mysql://db1/tooz', 'coordination')
+    with pytest.raises(config.ConfigError,
+                       match=r'^\[coordination\] backend_url names no tooz '
+                             r'driver that holds groups; drivers are .*redis'):
+        config.check(conf, need_database=False)
+    conf.set_override('backend_url', 'redis://r1:6379?timeout=5',
+                      'coordination')
+    config.check(conf, need_database=False)

@@ -15,6 +15,10 @@ CMP1 = record.Service.of('compute', 'cmp1', id=1, binary='nova-compute')
 CMP2 = record.Service.of('compute', 'cmp2', id=2, binary='nova-compute')
 
 
+def in_ring_order(services):
+    return sorted(services, key=lambda s: ring.order(s.key))
+
+
 def inline(function):
     """Runs the table read at once, in the caller's thread."""
     function()
@@ -68,14 +72,14 @@ def test_a_new_worker_starts_where_the_cycle_stands_by_the_clock():
     opts.register_opts(conf)
     conf([])
     conf.set_override('cycle_seconds', 60.0, 'inflight')
-    rows = [record.Service.of('compute', 'h%d' % i, id=i, binary='n')
-            for i in range(10)]
-    for now, first in ((1800.0, 'h0'), (1830.0, 'h5'), (1857.0, 'h9')):
+    rows = in_ring_order([record.Service.of('compute', 'h%d' % i, id=i,
+                                            binary='n') for i in range(10)])
+    for now, at in ((1800.0, 0), (1830.0, 5), (1857.0, 9)):
         m = manager.InflightManager(conf, None, ring.ServiceRing(),
                                     lambda: rows, clock=lambda: now,
                                     spawn=inline)
         m.refresh_services(None)
-        assert m.ring.next().host == first
+        assert m.ring.next() == rows[at]
 
 
 class Prober:
@@ -100,8 +104,8 @@ def test_a_new_worker_goes_on_where_the_last_left_the_ring():
     conf([])
     conf.set_override('cycle_seconds', 0, 'inflight')
     conf.set_override('probes_per_tick', 3, 'inflight')
-    rows = [record.Service.of('compute', 'h%d' % i, id=i, binary='n')
-            for i in range(10)]
+    rows = in_ring_order([record.Service.of('compute', 'h%d' % i, id=i,
+                                            binary='n') for i in range(10)])
     place = handover.SharedSlot()
     sent = []
     for ticks in (2, 2, 3):        # three workers, one after another
@@ -112,8 +116,8 @@ def test_a_new_worker_goes_on_where_the_last_left_the_ring():
         for _ in range(ticks):
             m.check_inflight(None)
         sent += p.sent
-    assert sent == ['h%d' % (i % 10) for i in range(21)]
-    assert place.load() == [['', 'compute', 'h0'], 2]
+    assert sent == [rows[i % 10].host for i in range(21)]
+    assert place.load() == [list(rows[0].key), 2]
     # Nothing, or something not a place, in the slot: from the top.
     for value in (None, 'junk', [['compute', 'h1'], 1],
                   [['', 'a', 'b'], 'x']):
@@ -121,7 +125,7 @@ def test_a_new_worker_goes_on_where_the_last_left_the_ring():
         m = manager.InflightManager(conf, Prober(), ring.ServiceRing(),
                                     lambda: rows, place=place, spawn=inline)
         m.refresh_services(None)
-        assert m.ring.next().host == 'h0'
+        assert m.ring.next() == rows[0]
 
 
 def test_a_table_read_that_hangs_holds_up_no_probe(caplog):

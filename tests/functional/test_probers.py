@@ -1,0 +1,299 @@
+"""Several real nova-inflight sharing a few hundred services through Redis:
+every service probed once per cycle, by one prober; a prober killed, then
+another started, and the shares rebalance; Redis gone, and each prober goes
+on with its share, saying so once.
+
+Each prober sends its metrics under a prefix of its own, so that the test
+sees who probed what, and when: the figures are printed (pytest -s)."""
+
+import collections
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+
+from harness import HERE, add_row, die_with_parent, read_line
+import servers
+
+CYCLE = 3.0             # cycle_seconds
+MEMBER_TIMEOUT = 3      # the Redis URL's timeout: a dead member's expiry
+CHECK = 0.5             # [coordination] check_interval
+PROCESSES, PER_PROCESS = 4, 50     # 200 services
+STEADY = 3              # cycles measured between two events
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class Redis:
+    """A redis-server of the test's own, that it may stop and start."""
+
+    def __init__(self, processes):
+        if shutil.which('redis-server') is None:
+            servers.unavailable('redis-server is not installed',
+                                'INFLIGHT_REQUIRE_REDIS')
+        self.processes, self.port, self.proc = processes, free_port(), None
+
+    def start(self):
+        self.proc = self.processes.command(
+            ['redis-server', '--port', str(self.port), '--bind', '127.0.0.1',
+             '--save', '', '--appendonly', 'no'], 'redis.log')
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(('127.0.0.1', self.port), 0.2).close()
+                return
+            except OSError:
+                assert time.monotonic() < deadline, 'redis-server not up'
+                time.sleep(0.05)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class Probes:
+    """The statsd counters of the probers, each probe sent timed on
+    arrival: (monotonic time, prober, service)."""
+
+    def __init__(self, statsd):
+        self.statsd, self.sent = statsd, []
+
+    def receive_for(self, seconds):
+        ends = time.monotonic() + seconds
+        while time.monotonic() < ends:
+            seen = len(self.statsd.metrics)
+            self.statsd.receive_for(min(0.05, ends - time.monotonic()))
+            now = time.monotonic()
+            for name, value, kind in self.statsd.metrics[seen:]:
+                prober, _, rest = name.partition('.')
+                if kind == 'c' and rest.endswith('.sent'):
+                    for _ in range(int(value)):
+                        self.sent.append((now, prober, rest[:-5]))
+
+    def until(self, predicate, timeout):
+        """Receive until predicate() holds; the time it took."""
+        began = time.monotonic()
+        while not predicate():
+            assert time.monotonic() - began < timeout, 'not within %ss' % (
+                timeout)
+            self.receive_for(0.05)
+        return time.monotonic() - began
+
+    def between(self, start, end):
+        """service -> [(time, prober)] of the probes sent in [start, end)."""
+        found = collections.defaultdict(list)
+        for at, prober, service in self.sent:
+            if start <= at < end:
+                found[service].append((at, prober))
+        return found
+
+
+def count(services, probes, start, end):
+    """Per service: probes in the window, and how many of the gaps between
+    two probes of it were doubles (< half a cycle) or skips (> 1.5)."""
+    window = probes.between(start, end)
+    per_service = [len(window.get(s, ())) for s in services]
+    doubles = skips = 0
+    for service in services:
+        times = [at for at, _ in window.get(service, ())]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        doubles += sum(gap < CYCLE / 2 for gap in gaps)
+        skips += sum(gap > CYCLE * 1.5 for gap in gaps)
+    by = owners(probes, start, end)
+    return dict(min=min(per_service), max=max(per_service),
+                cycles=round((end - start) / CYCLE, 1),
+                doubles=doubles, skips=skips,
+                unprobed=len(set(services) - set(by)),
+                shared=sum(len(p) > 1 for p in by.values()))
+
+
+def owners(probes, start, end):
+    """service -> the set of probers that probed it in [start, end)."""
+    return {s: {p for _, p in found}
+            for s, found in probes.between(start, end).items()}
+
+
+def prober_conf(tmp_path, name, broker_url, exchange, db_url, statsd_port,
+                redis_port):
+    path = tmp_path / ('%s.conf' % name)
+    path.write_text(
+        '[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\n'
+        'host = %s-%s.test\n'
+        '[database]\nconnection = %s\n'
+        '[statsd]\nport = %d\nprefix = %s\n'
+        '[inflight]\ncycle_seconds = %s\nprobe_interval = 0.1\nsleep = 0.05\n'
+        'probe_timeout = 2\nrefresh_interval = 2\nstatus_file =\n'
+        '[coordination]\nbackend_url = redis://127.0.0.1:%d?timeout=%d\n'
+        'check_interval = %s\n'
+        % (broker_url, exchange, name, exchange[-12:], db_url, statsd_port,
+           name, CYCLE, redis_port, MEMBER_TIMEOUT, CHECK))
+    return str(path)
+
+
+def start_services(tmp_path, processes, broker_url, exchange, engine):
+    """PROCESSES processes answering PER_PROCESS services each."""
+    conf = tmp_path / 'services.conf'
+    conf.write_text('[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\n'
+                    % (broker_url, exchange))
+    names, procs = [], []
+    for p in range(PROCESSES):
+        hosts = ['cmp%d-%03d.test' % (p, i) for i in range(PER_PROCESS)]
+        for host in hosts:
+            add_row(engine, host, 'compute')
+        names += ['compute.' + h.replace('.', '_') for h in hosts]
+        with open(tmp_path / ('services-%d.log' % p), 'w') as log:
+            proc = subprocess.Popen(
+                [sys.executable, os.path.join(HERE, 'many_services.py'),
+                 str(conf), 'compute', *hosts],
+                stdout=subprocess.PIPE, stderr=log, text=True,
+                preexec_fn=die_with_parent)
+        processes.procs.append(proc)
+        procs.append(proc)
+    for proc in procs:
+        assert read_line(proc, 60).split() == ['READY', str(PER_PROCESS)]
+    return names
+
+
+def kill_9(proc):
+    """SIGKILL to the daemon's worker, then to its launcher: the prober dies
+    without leaving the group."""
+    workers = []
+    for children in glob.glob('/proc/%d/task/*/children' % proc.pid):
+        with open(children) as f:
+            workers += [int(pid) for pid in f.read().split()]
+    assert workers, 'the launcher has no worker'
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    proc.kill()
+    proc.wait(10)
+
+
+def log_of(tmp_path, name):
+    return (tmp_path / ('%s.log' % name)).read_text()
+
+
+def test_probers_share_every_service_once_per_cycle(
+        processes, broker_url, exchange, services_db, statsd, tmp_path):
+    began = time.monotonic()
+    phases = []
+    redis = Redis(processes)
+    redis.start()
+    db_url, engine = services_db
+    services = start_services(tmp_path, processes, broker_url, exchange,
+                              engine)
+    probes = Probes(statsd)
+
+    def prober(name):
+        conf = prober_conf(tmp_path, name, broker_url, exchange, db_url,
+                           statsd.port, redis.port)
+        return processes.command(
+            [sys.executable, '-m', 'inflight.cmd.inflight',
+             '--config-file', conf], '%s.log' % name)
+
+    def sharing(names, count):
+        said = '%d probers share the services' % count
+        return lambda: all(log_of(tmp_path, n).count(said) for n in names)
+
+    def settled(names, since):
+        """Every service probed in the last cycle, each by one of
+        `names`, and none of them by two."""
+        now = time.monotonic()
+        if now - since < CYCLE:
+            return False
+        seen = owners(probes, now - CYCLE, now)
+        return (set(seen) == set(services) and
+                all(len(by) == 1 and by <= set(names)
+                    for by in seen.values()))
+
+    phases.append(('services up', time.monotonic() - began))
+    procs = {name: prober(name) for name in ('p1', 'p2', 'p3')}
+    probes.until(sharing(procs, 3), 60)
+    up = time.monotonic()
+    phases.append(('probers joined', up - began))
+    probes.until(lambda: settled(('p1', 'p2', 'p3'), up), 3 * CYCLE)
+    figures = {}
+    start = time.monotonic()
+    probes.receive_for(STEADY * CYCLE)
+    figures['3 probers'] = count(services, probes, start, time.monotonic())
+    shares = collections.Counter(
+        min(by) for by in owners(probes, start, time.monotonic()).values())
+
+    kill_9(procs['p3'])
+    killed = time.monotonic()
+    seen_gone = probes.until(sharing(('p1', 'p2'), 2), 4 * MEMBER_TIMEOUT)
+    probes.until(lambda: settled(('p1', 'p2'), killed), 4 * CYCLE)
+    moved = count(services, probes, killed, killed + seen_gone + CYCLE)
+    start = time.monotonic()
+    probes.receive_for(STEADY * CYCLE)
+    figures['2 probers, after p3 killed'] = count(
+        services, probes, start, time.monotonic())
+
+    procs['p4'] = prober('p4')
+    started = time.monotonic()
+    joined = probes.until(sharing(('p1', 'p2', 'p4'), 3), 60)
+    probes.until(lambda: settled(('p1', 'p2', 'p4'), started + joined),
+                 4 * CYCLE)
+    start = time.monotonic()
+    probes.receive_for(STEADY * CYCLE)
+    figures['3 probers, after p4 started'] = count(
+        services, probes, start, time.monotonic())
+    before = owners(probes, start, time.monotonic())
+
+    redis.stop()
+    gone = time.monotonic()
+    said = 'Could not reach the coordination backend'
+    probes.until(lambda: all(said in log_of(tmp_path, n)
+                             for n in ('p1', 'p2', 'p4')), 30)
+    probes.receive_for(STEADY * CYCLE)
+    figures['3 probers, Redis gone'] = count(
+        services, probes, gone, time.monotonic())
+    during = owners(probes, gone, time.monotonic())
+
+    print('\n%d services, %d probes sent, test ran %.0fs; cycle %ss, member '
+          'timeout %ss, check every %ss' % (
+              len(services), len(probes.sent), time.monotonic() - began,
+              CYCLE, MEMBER_TIMEOUT, CHECK))
+    print('phases: %s' % phases)
+    print('shares of 3 probers: %s' % dict(sorted(shares.items())))
+    print('p3 killed: its share probed by the others after %.1fs, the '
+          'window around it: %s' % (seen_gone, moved))
+    print('p4 started: its share taken %.1fs after it started' % joined)
+    for name, figure in figures.items():
+        print('%s: probes per service in %s cycles: %d to %d; gaps between '
+              'two probes of a service under half a cycle: %d, over 1.5: %d'
+              % (name, figure['cycles'], figure['min'], figure['max'],
+                 figure['doubles'], figure['skips']))
+
+    assert seen_gone <= 2 * MEMBER_TIMEOUT + CHECK + 1
+    # Between the rebalances, every service probed, each by one prober.
+    # (How evenly in time is the pacing's, on a loaded machine: printed.)
+    for name, figure in figures.items():
+        assert figure['unprobed'] == figure['shared'] == 0, (name, figure)
+        assert figure['min'] >= 1, (name, figure)
+    # The backend away: each keeps its share, and says so once.
+    assert set(during) == set(before)
+    assert all(during[s] == before[s] for s in during), {
+        s: (before[s], during[s]) for s in during if during[s] != before[s]}
+    for name in ('p1', 'p2', 'p4'):
+        text = log_of(tmp_path, name)
+        assert text.count(said) == 1, text[-3000:]
+        assert 'Traceback' not in text and 'Retrying' not in text
+    assert 'stopped' not in log_of(tmp_path, 'p3')       # killed, not left
+    for name in ('p1', 'p2', 'p4'):
+        procs[name].send_signal(signal.SIGTERM)
+    stopping = time.monotonic()
+    for name in ('p1', 'p2', 'p4'):
+        assert procs[name].wait(30) == 0
+    print('probers stopped in %.1fs' % (time.monotonic() - stopping))
+    stopping = time.monotonic()
+    processes.stop_all()
+    print('services stopped in %.1fs' % (time.monotonic() - stopping))
