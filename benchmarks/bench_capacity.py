@@ -22,7 +22,6 @@ says how many CPUs there were.
 import json
 import os
 import statistics
-import time
 import uuid
 
 import bench_rpc
