@@ -30,14 +30,19 @@ def _default(name):
 
 
 def simulate(services, cycle_seconds, max_in_flight, sleep, round_trip,
-             probe_interval):
-    """check_inflight's ticks, on a fake clock, until all were probed."""
+             probe_interval, members=None, on_send=None):
+    """check_inflight's ticks, on a fake clock, until all were probed:
+    `services` made up, or the services `members` (a list); each probe
+    sent told to `on_send(now, service)`."""
     now = [0.0]
     pacer = pacing.Pacer(cycle_seconds, max_in_flight,
                          monotonic=lambda: now[0])
-    services_ring = ring.ServiceRing(
-        record.Service.of('compute', 'host%d' % i, id=i, binary='nova-compute')
-        for i in range(services))
+    if members is None:
+        members = [record.Service.of('compute', 'host%d' % i, id=i,
+                                     binary='nova-compute')
+                   for i in range(services)]
+    services = len(members)
+    services_ring = ring.ServiceRing(members)
     spacing = pacer.spacing(services, probe_interval)
     pacing_log = logging.getLogger(pacing.__name__)
     level = pacing_log.level
@@ -57,8 +62,10 @@ def simulate(services, cycle_seconds, max_in_flight, sleep, round_trip,
             if out + due >= max_in_flight:
                 held_ticks += 1         # the cap, not the rate, set `due`
             for service in services_ring.take(due):
-                seen.add(service.host)
+                seen.add(service.key)
                 back_at.append(now[0] + sleep + round_trip)
+                if on_send is not None:
+                    on_send(now[0], service)
             most_out = max(most_out, len(back_at) - first_out)
             if len(seen) == services:
                 break

@@ -54,30 +54,31 @@ def process_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-class Service:
-    """One probed.py process, and its stdin/stdout control channel."""
+class Child:
+    """A benchmark process, and its stdin/stdout control channel."""
 
-    def __init__(self, config_file, topic, host, log_path, mode,
-                 endpoint='mixin'):
-        self.topic, self.host = topic, host
+    def __init__(self, argv, name, log_path):
+        self.name = name
         self.log_path = log_path
         self._log = open(log_path, 'w')
         self.proc = subprocess.Popen(
-            [sys.executable, PROBED, config_file, topic, host,
-             '--mode', mode, '--endpoint', endpoint],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-            text=True, bufsize=1)
+            [sys.executable] + argv, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=self._log, text=True, bufsize=1)
 
     def _line(self, timeout):
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         if not ready:
             raise RuntimeError('no answer from %s in %ss; its log:\n%s'
-                               % (self.host, timeout, self.log()))
+                               % (self.name, timeout, self.log()))
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError('%s exited (%s); its log:\n%s'
-                               % (self.host, self.proc.poll(), self.log()))
-        return line.split()
+                               % (self.name, self.proc.poll(), self.log()))
+        return line.split(None, 1)
+
+    def _say(self, line):
+        self.proc.stdin.write(line + '\n')
+        self.proc.stdin.flush()
 
     def log(self):
         with open(self.log_path) as f:
@@ -86,16 +87,8 @@ class Service:
     def wait_ready(self, timeout=60.0):
         line = self._line(timeout)
         if line[:1] != ['READY']:
-            raise RuntimeError('%s said %r' % (self.host, line))
-        self.mode = line[1]
-
-    def cpu(self):
-        """User + system CPU seconds of the whole service process so far."""
-        self.proc.stdin.write('cpu\n')
-        self.proc.stdin.flush()
-        word, value = self._line(30.0)
-        assert word == 'CPU', word
-        return float(value)
+            raise RuntimeError('%s said %r' % (self.name, line))
+        return line[1].strip() if len(line) > 1 else None
 
     def close(self):
         """EOF on its stdin: it exits."""
@@ -116,6 +109,26 @@ class Service:
         except OSError:
             pass
         self._log.close()
+
+
+class Service(Child):
+    """One probed.py process."""
+
+    def __init__(self, config_file, topic, host, log_path, mode,
+                 endpoint='mixin'):
+        self.topic, self.host = topic, host
+        super().__init__([PROBED, config_file, topic, host, '--mode', mode,
+                          '--endpoint', endpoint], host, log_path)
+
+    def wait_ready(self, timeout=60.0):
+        self.mode = super().wait_ready(timeout)
+
+    def cpu(self):
+        """User + system CPU seconds of the whole service process so far."""
+        self._say('cpu')
+        word, value = self._line(30.0)
+        assert word == 'CPU', word
+        return float(value)
 
 
 class Run:
@@ -159,59 +172,86 @@ class EchoBack:
         self.bench.back(None)
 
 
-class RPCBench:
-    """The prober side, its RPC server, and K probed services."""
+class Services:
+    """K probed services, each a probed.py process, and beside them the
+    pair never probed (with the endpoint, and without any)."""
 
-    def __init__(self, broker_url, services=3, mode='threading',
-                 workdir=None, endpoint='mixin'):
+    def __init__(self, broker_url, tag, count, mode, workdir, endpoint,
+                 idle_pair=True):
         self.broker_url = broker_url
-        self.endpoint = endpoint
-        self.tag = uuid.uuid4().hex[:10]
-        self.exchange = 'inflight-bench-%s' % self.tag
-        self.topic = 'bench_%s' % self.tag
-        self.host = 'prober.%s' % self.tag
-        self.hosts = ['svc%d.%s' % (i, self.tag) for i in range(services)]
-        self.mode = mode
-        self._own_workdir = workdir is None
-        self.workdir = workdir or tempfile.mkdtemp(prefix='inflight-bench-')
+        self.tag = tag
+        self.exchange = exchange_of(tag)
+        self.topic = topic_of(tag)
+        self.hosts = ['svc%d.%s' % (i, tag) for i in range(count)]
+        self.mode, self.endpoint = mode, endpoint
+        self.workdir = workdir
+        self.with_idle_pair = idle_pair
         self.services = []
-        # Beside them, never probed: one with the endpoint as they have it,
-        # one with no inflight endpoint at all; what each burns idle.
         self.idle_pair = []
-        self.server = self.transport = None
-        self._run = None
-        self._statsd = None
-        self.lost = 0
-
-    # -- set up and tear down -------------------------------------------
 
     def start(self):
-        conf_path = os.path.join(self.workdir, 'bench.conf')
-        self._statsd = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._statsd.bind(('127.0.0.1', 0))   # never read: the kernel drops
+        """Start them all side by side (each imports oslo.messaging)."""
+        conf_path = os.path.join(self.workdir, 'services-%s.conf' % self.tag)
         with open(conf_path, 'w') as f:
-            f.write('[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\n'
-                    'host = %s\n[inflight]\nsleep = 0\nprobe_timeout = 30\n'
-                    'cycle_seconds = 0\n[statsd]\nport = %d\n'
-                    # The fanout queues, which no one uses here, go 10 s
-                    # after their consumer (the rest: _delete_queues()).
-                    '[oslo_messaging_rabbit]\n'
-                    'rabbit_transient_queues_ttl = 10\n'
-                    % (self.broker_url, self.exchange, self.host,
-                       self._statsd.getsockname()[1]))
-        # Services start (and import oslo.messaging) side by side.
+            f.write(transport_conf(self.broker_url, self.exchange))
         for host in self.hosts:
             self.services.append(Service(
                 conf_path, self.topic, host,
                 os.path.join(self.workdir, '%s.log' % host), self.mode,
                 self.endpoint))
-        for host, endpoint in (('idle-with.%s' % self.tag, self.endpoint),
-                               ('idle-without.%s' % self.tag, 'none')):
-            self.idle_pair.append(Service(
-                conf_path, self.topic, host,
-                os.path.join(self.workdir, '%s.log' % host), self.mode,
-                endpoint))
+        if self.with_idle_pair:
+            for host, endpoint in (('idle-with.%s' % self.tag, self.endpoint),
+                                   ('idle-without.%s' % self.tag, 'none')):
+                self.idle_pair.append(Service(
+                    conf_path, self.topic, host,
+                    os.path.join(self.workdir, '%s.log' % host), self.mode,
+                    endpoint))
+        return self
 
+    def wait_ready(self):
+        for service in self.services + self.idle_pair:
+            service.wait_ready()
+
+    def stop(self):
+        everyone = self.services + self.idle_pair
+        for service in everyone:
+            service.close()         # all at once, then wait for each
+        for service in everyone:
+            service.stop()
+        delete_queues(self.broker_url, self.exchange, [self.topic] + [
+            '%s.%s' % (self.topic, h)
+            for h in self.hosts + [s.host for s in self.idle_pair]])
+
+
+class ProberSide:
+    """One prober, as nova-inflight runs it, probing `hosts` of `topic`.
+
+    Its RPC server on topic `inflight`, server `prober_host`, has two
+    endpoints: the real InflightManager and EchoBack, the baseline's.
+    """
+
+    def __init__(self, broker_url, tag, topic, hosts, prober_host, workdir):
+        self.broker_url = broker_url
+        self.exchange = exchange_of(tag)
+        self.topic = topic
+        self.hosts = hosts
+        self.host = prober_host
+        self.workdir = workdir
+        self.server = self.transport = None
+        self._run = None
+        self._statsd = None
+        self.lost = 0
+
+    def start(self):
+        conf_path = os.path.join(self.workdir, '%s.conf' % self.host)
+        self._statsd = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._statsd.bind(('127.0.0.1', 0))   # never read: the kernel drops
+        with open(conf_path, 'w') as f:
+            f.write(transport_conf(self.broker_url, self.exchange,
+                                   self.host))
+            f.write('[inflight]\nsleep = 0\nprobe_timeout = 30\n'
+                    'cycle_seconds = 0\n[statsd]\nport = %d\n'
+                    % self._statsd.getsockname()[1])
         conf = cfg.CONF     # oslo.messaging 18.3 reads the global CONF
         opts.register_opts(conf)
         conf(['--config-file', conf_path], project='inflight-bench')
@@ -227,9 +267,8 @@ class RPCBench:
                                conf.inflight.richer_retry_interval,
                                relearn_after=conf.inflight.deaf_after),
             on_outcome=[self._outcome], max_calls=conf.inflight.max_calls)
-        self.ring = ring.ServiceRing([
-            record.Service.of(self.topic, host, id=i + 1, binary='nova-bench')
-            for i, host in enumerate(self.hosts)])
+        self.ring = ring.ServiceRing()
+        self.aim(self.hosts)
         self.manager = manager.InflightManager(conf, self.prober, self.ring,
                                                lambda: [])
         self.server = oslo_messaging.get_rpc_server(
@@ -239,10 +278,15 @@ class RPCBench:
         self.server.start()
         self._echo_client = oslo_messaging.get_rpc_client(
             self.transport, oslo_messaging.Target(topic=self.topic))
-        self._echo_hosts = itertools.cycle(self.hosts)
-        for service in self.services + self.idle_pair:
-            service.wait_ready()
         return self
+
+    def aim(self, hosts):
+        """Probe, and echo to, the services `hosts` from now on."""
+        self.hosts = list(hosts)
+        self.ring.refresh([
+            record.Service.of(self.topic, host, id=i + 1, binary='nova-bench')
+            for i, host in enumerate(self.hosts)])
+        self._echo_hosts = itertools.cycle(self.hosts)
 
     def api_for(self, service):
         """As InflightService.api_for: one BaseAPI client per topic."""
@@ -253,42 +297,18 @@ class RPCBench:
         return api
 
     def stop(self):
-        everyone = self.services + self.idle_pair
-        for service in everyone:
-            service.close()         # all at once, then wait for each
-        for service in everyone:
-            service.stop()
         if self.server is not None:
             # The RabbitMQ listener takes a while to stop gracefully;
             # stop() alone ends the consuming.
             stopper = threading.Thread(target=self.server.stop, daemon=True)
             stopper.start()
             stopper.join(10)
-        self._delete_queues()
+        # Its own queue; the services' and the exchange go with them.
+        delete_queues(self.broker_url, None, [reply_queue_of(self.host)])
         if self.transport is not None:
             self.transport.cleanup()
         if self._statsd is not None:
             self._statsd.close()
-        if self._own_workdir:
-            import shutil
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def _delete_queues(self):
-        """Delete this run's queues and exchange from RabbitMQ."""
-        queues = ([self.topic] +
-                  ['%s.%s' % (self.topic, h)
-                   for h in self.hosts + [s.host for s in self.idle_pair]] +
-                  ['%s.%s' % (rpcapi.TOPIC, self.host)])
-        try:
-            conn = amqp_connection(self.broker_url)
-            channel = conn.channel()
-            for queue in queues:
-                channel.queue_delete(queue)
-            channel.exchange_delete(self.exchange)
-            conn.close()
-        except Exception as e:  # noqa: BLE001 - leaving them is harmless
-            print('benchmarks: could not delete the queues of %s: %s'
-                  % (self.exchange, e), file=sys.stderr)
 
     # -- the two kinds of message -----------------------------------------
 
@@ -323,23 +343,24 @@ class RPCBench:
                 version=VERSION, retry=0)
             cctxt.cast({}, 'echo', probe=probe._asdict())
 
-    def _check_lost(self, kind):
+    def _check_lost(self, kind, services):
         if self.lost:
             raise RuntimeError('%d probes lost (sleep 0, timeout %ss): the '
                                'services log:\n%s' % (
                                    self.lost, self.conf.inflight.probe_timeout,
-                                   '\n'.join(s.log() for s in self.services)))
+                                   '\n'.join(s.log() for s in services)))
 
     def sender(self, kind):
         return {'probe': self.send_probes, 'echo': self.send_echoes}[kind]
 
     # -- measurements -----------------------------------------------------
 
-    def pipelined(self, kind, count, window, timeout=120.0):
-        """Messages/s with at most `window` out, and CPU per message."""
+    def pipelined(self, kind, count, window, timeout=120.0, services=()):
+        """Messages/s with at most `window` out, and CPU per message (of
+        this process, and of the `services` processes)."""
         send = self.sender(kind)
         run = self._run = Run(count, window)
-        cpu_before = [s.cpu() for s in self.services]
+        cpu_before = [s.cpu() for s in services]
         own_before = process_cpu()
         started = time.monotonic()
         sent = 0
@@ -353,15 +374,17 @@ class RPCBench:
         if not run.done.wait(timeout):
             raise RuntimeError('%s: %d of %d came back in %ss'
                                % (kind, run.received, count, timeout))
-        self._check_lost(kind)
+        self._check_lost(kind, services)
         elapsed = run.last_at - started
         own = process_cpu() - own_before
-        cpu = sum(s.cpu() for s in self.services) - sum(cpu_before)
+        cpu = sum(s.cpu() for s in services) - sum(cpu_before)
         self._run = None
+        # started_at and last_at: CLOCK_MONOTONIC, the same in every process.
         return {'count': count, 'seconds': elapsed, 'service_cpu_s': cpu,
-                'prober_cpu_s': own}
+                'prober_cpu_s': own, 'started_at': started,
+                'last_at': run.last_at}
 
-    def serial(self, kind, count, timeout=30.0):
+    def serial(self, kind, count, timeout=30.0, services=()):
         """Round trips, one message out at a time, on this process's clock."""
         send = self.sender(kind)
         run = self._run = Run(count, 1)
@@ -374,9 +397,87 @@ class RPCBench:
             run.window.release()
         run.done.wait(timeout)
         self._run = None
-        self._check_lost(kind)
+        self._check_lost(kind, services)
         return {'round_trips_ms': [rt * 1e3 for rt in run.round_trips],
                 'reported_ms': [r * 1e3 for r in run.reported]}
+
+
+class RPCBench:
+    """The prober side (this process) and K probed services."""
+
+    def __init__(self, broker_url, services=3, mode='threading',
+                 workdir=None, endpoint='mixin'):
+        self.tag = uuid.uuid4().hex[:10]
+        self._own_workdir = workdir is None
+        self.workdir = workdir or tempfile.mkdtemp(prefix='inflight-bench-')
+        self.fleet = Services(broker_url, self.tag, services, mode,
+                              self.workdir, endpoint)
+        self.hosts = self.fleet.hosts
+        self.side = ProberSide(broker_url, self.tag, self.fleet.topic,
+                               self.hosts, 'prober.%s' % self.tag,
+                               self.workdir)
+        self.services = self.fleet.services
+        self.idle_pair = self.fleet.idle_pair
+
+    def start(self):
+        self.fleet.start()       # they start while this side connects
+        self.side.start()
+        self.prober = self.side.prober
+        self.fleet.wait_ready()
+        return self
+
+    def stop(self):
+        try:
+            self.side.stop()
+        finally:
+            self.fleet.stop()
+        if self._own_workdir:
+            import shutil
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def pipelined(self, kind, count, window, timeout=120.0):
+        return self.side.pipelined(kind, count, window, timeout,
+                                   services=self.services)
+
+    def serial(self, kind, count, timeout=30.0):
+        return self.side.serial(kind, count, timeout, services=self.services)
+
+
+def exchange_of(tag):
+    return 'inflight-bench-%s' % tag
+
+
+def topic_of(tag):
+    return 'bench_%s' % tag
+
+
+def reply_queue_of(prober_host):
+    """The queue a prober's results (and echoes) come back on."""
+    return '%s.%s' % (rpcapi.TOPIC, prober_host)
+
+
+def transport_conf(broker_url, exchange, host=None):
+    """The [DEFAULT] and rabbit part of a benchmark process's config."""
+    return ('[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\n%s'
+            # The fanout queues, which no one uses here, go 10 s after
+            # their consumer (the rest: delete_queues()).
+            '[oslo_messaging_rabbit]\nrabbit_transient_queues_ttl = 10\n'
+            % (broker_url, exchange, 'host = %s\n' % host if host else ''))
+
+
+def delete_queues(broker_url, exchange, queues):
+    """Delete a run's queues (and its exchange) from RabbitMQ."""
+    try:
+        conn = amqp_connection(broker_url)
+        channel = conn.channel()
+        for queue in queues:
+            channel.queue_delete(queue)
+        if exchange is not None:
+            channel.exchange_delete(exchange)
+        conn.close()
+    except Exception as e:  # noqa: BLE001 - leaving them is harmless
+        print('benchmarks: could not delete the queues %s: %s'
+              % (', '.join(queues), e), file=sys.stderr)
 
 
 def merge_pipelined(parts):

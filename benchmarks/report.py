@@ -1,7 +1,7 @@
 """The markdown summary of one run of benchmarks/run (latest.md)."""
 
 NUMBERS = {1: 'throughput', 2: 'latency', 3: 'service_cpu', 4: 'ring',
-           5: 'coverage'}
+           5: 'coverage', 6: 'capacity', 7: 'scale'}
 
 
 def _num(value, digits=3):
@@ -46,6 +46,23 @@ def _headline(name, bench):
         return ', '.join('%s: %.1f s' % (_num(row['services']),
                                          row['cycle_s'])
                          for row in bench['table']) + ' per cycle'
+    if name == 'capacity':
+        return ('%s probes/s a prober core (%s echoes/s); %s probes/s with '
+                '1, 2, 3 probers vs %s echoes/s; %d CPUs' % (
+                    _num(f['probes_per_s_per_prober_core']),
+                    _num(f['echoes_per_s_per_prober_core']),
+                    ' / '.join(_num(f['probes_per_s_%d_probers' % p])
+                               for p in (1, 2, 3)),
+                    ' / '.join(_num(f['echoes_per_s_%d_echoers' % p])
+                               for p in (1, 2, 3)), f['cpus']))
+    if name == 'scale':
+        least = f['least_probers']
+        return ('least N: %s; ' % ('none up to 1000' if least is None
+                                   else least) +
+                ', '.join('%d: cycle %s s, %s cores' % (
+                    row['probers'], _num(row['cycle_s_max']),
+                    _num(row['cores_max'])) for row in bench['table']) +
+                ' (busiest prober)')
     return ''
 
 
@@ -90,6 +107,72 @@ def _coverage_table(bench):
               % (_num(bench['table'][-1]['broker_msgs_per_s_needed']),
                  _num(bench['table'][-1].get('broker_ratio_needed')),
                  _num(bench['table'][-1].get('prober_core_share_needed')))]
+    return lines
+
+
+def _capacity_table(bench):
+    f = bench['figures']
+    r = bench['ratios']
+    lines = ['| probers | probes/s | echoes/s (as many echoing) | probes/s / '
+             'echoes/s | probes/s / at 1 | probes a prober CPU s |',
+             '| ---: | ---: | ---: | ---: | ---: | ---: |']
+    for p in (1, 2, 3):
+        lines.append('| %d | %s | %s | %s | %s | %s |' % (
+            p, _num(f['probes_per_s_%d_probers' % p]),
+            _num(f['echoes_per_s_%d_echoers' % p]),
+            _num(r['probes/s / echoes/s at %d' % p]),
+            _num(r.get('probes/s at %d / at 1' % p, 1.0)),
+            _num(f['probes_per_s_per_prober_core_%d_probers' % p])))
+    return lines + ['', bench['note']]
+
+
+def _scale_table(bench):
+    f = bench['figures']
+    lines = [
+        '| probers | share min-max | largest / mean | hashed (s) | cycle '
+        '(s, busiest) | most out | probes/s a prober, max | cores, busiest'
+        ' | cores, all | ring MB, busiest | cell broker msgs/s, over the '
+        'cycle, min-max | busiest cell, busiest second | Redis commands/s a '
+        'prober | Redis commands/s, all | met |',
+        '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
+        ' ---: | ---: | ---: | ---: | ---: | --- |']
+    for row in bench['table']:
+        lines.append(
+            '| %s | %s-%s | %s | %s | %s | %s | %s | %s | %s | %s | %s-%s |'
+            ' %s | %s | %s | %s |' % (
+                _num(row['probers']), _num(row['share_min']),
+                _num(row['share_max']), _num(row['share_max_over_mean']),
+                _num(row['hash_s']), _num(row['cycle_s_max']),
+                _num(row['most_in_flight_max']),
+                _num(row['probes_per_s_max']), _num(row['cores_max']),
+                _num(row['cores_total']), _num(row['ring_mb_max']),
+                _num(row['cell_msgs_per_s_min']),
+                _num(row['cell_msgs_per_s_max']),
+                _num(row['cell_msgs_per_s_busiest_second']),
+                _num(row['redis_commands_per_s_per_prober']),
+                _num(row['redis_commands_per_s_total']),
+                'yes' if row['met'] else '**NO**'))
+    lines += ['', 'The least N that probes %s services once per %g s, '
+              'each prober within one core and max_in_flight %s: **%s** '
+              '(by %s). Cores: probes/s x %s us of prober CPU per probe. '
+              'Each cell\'s broker carries 2 messages a probe; at the '
+              'cycle\'s rate the busiest cell needs %s msgs/s on average, '
+              'but each prober walks its share in key order, cell by cell: '
+              'the busiest second is that of probers started together, all '
+              'in the same cell. Redis commands: '
+              '%s per heartbeat (every %g s, tooz\'s heart) and %s '
+              'per run_watchers() (every %g s), counted on a Redis of this '
+              'run\'s own.' % (
+                  _num(f['services']), f['cycle_seconds'],
+                  _num(f['max_in_flight']),
+                  'none up to 1000' if f['least_probers'] is None
+                  else f['least_probers'], f['least_probers_from'],
+                  _num(f['measured_prober_cpu_us_per_probe']),
+                  _num(f['cell_msgs_per_s_needed_max']),
+                  _num(bench['table'][0]['redis_commands_per_heartbeat']),
+                  f['heartbeat_interval_s'],
+                  _num(bench['table'][0]['redis_commands_per_run_watchers']),
+                  f['run_watchers_interval_s'])]
     return lines
 
 
@@ -148,7 +231,15 @@ def markdown(results, json_name):
             lines.append('(%s)' % '; '.join(
                 '%s: %s' % (k, 'yes' if v else 'no')
                 for k, v in bench['goals'].items()))
-        if 'setup' in bench:
+        if name == 'capacity':
+            s = bench['setup']
+            lines += ['', 'Setup: %d probed services (%s) in processes of '
+                      'their own, shared among 1, 2 and 3 probers (each a '
+                      'process), %d messages out at most a prober, %d '
+                      'messages of each kind per repeat and per number of '
+                      'probers.' % (s['services'], s['service_mode'],
+                                    s['window'], s['messages_per_repeat'])]
+        elif 'setup' in bench:
             s = bench['setup']
             lines += ['', 'Setup: %d probed services (%s) in processes of '
                       'their own, %d messages out at most, %d messages per '
@@ -166,6 +257,10 @@ def markdown(results, json_name):
         lines.append('')
         if name == 'coverage':
             lines += _coverage_table(bench) + ['']
+        if name == 'capacity':
+            lines += _capacity_table(bench) + ['']
+        if name == 'scale':
+            lines += _scale_table(bench) + ['']
         lines += _figures(bench)
     lines.append('')
     return '\n'.join(lines)

@@ -10,7 +10,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 RUN = os.path.join(ROOT, 'benchmarks', 'run')
-BENCHMARKS = ('throughput', 'latency', 'service_cpu', 'ring', 'coverage')
+BENCHMARKS = ('throughput', 'latency', 'service_cpu', 'ring', 'coverage',
+              'capacity', 'scale')
 
 
 def _number(value):
@@ -23,7 +24,7 @@ def test_smoke_run_reports_every_benchmark(broker_url, tmp_path):
     proc = subprocess.run(
         [sys.executable, RUN, '--smoke', '--output', str(out),
          '--broker-url', broker_url],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-5000:]
 
     [path] = out.glob('*.json')
@@ -39,6 +40,16 @@ def test_smoke_run_reports_every_benchmark(broker_url, tmp_path):
         assert isinstance(bench['met'], bool), name
         assert bench['goal'], name
     assert len(results['benchmarks']['coverage']['table']) == 3
+    capacity = results['benchmarks']['capacity']['figures']
+    for probers in (1, 2, 3):
+        assert _number(capacity['probes_per_s_%d_probers' % probers])
+        assert _number(capacity['echoes_per_s_%d_echoers' % probers])
+    scale = results['benchmarks']['scale']
+    assert {1, 4, 16} <= {row['probers'] for row in scale['table']}
+    for row in scale['table']:
+        assert row['share_min'] <= row['share_max'], row
+        assert row['redis_commands_per_heartbeat'] >= 1, row
+        assert row['redis_commands_per_run_watchers'] >= 1, row
     summary = (out / 'latest.md').read_text()
     assert summary.strip() in proc.stdout
     assert path.name in summary
