@@ -6,11 +6,13 @@ draws from a small cloud probed by the real daemon, and pictures of its panels.
 starts the statsd -> carbon -> graphite-web pipeline (graphite.py), the
 small cloud (small_cloud.py) and nova-inflight, runs them N seconds, then
 asks graphite-web's render API for every target of every panel of
-etc/grafana/inflight.json and every graphite query of etc/grafana/*alert*
-(YAML), each at the dashboard's default range (its time.from) and at
-LONG_RANGE, which reads carbon's coarser archive; prints, per target, how
-many points it has; and draws each panel whose targets have data, one PNG
-in DIR (default docs/dashboard) per panel, named after its title.
+etc/grafana/inflight.json and every graphite query of the alert rules of
+etc/grafana/*alert* (YAML) made for it (by its uid: not the rules for a
+cloud with cells, whose series the small cloud does not send), each at the
+dashboard's default range (its time.from) and at LONG_RANGE, which reads
+carbon's coarser archive; prints, per target, how many points it has; and
+draws each panel whose targets have data, one PNG in DIR (default
+docs/dashboard) per panel, named after its title.
 --points writes what was counted as JSON.
 
 Targets are read from the JSON as they are: Grafana's variables become
@@ -88,9 +90,15 @@ def load_dashboard(path=DASHBOARD):
     return json.loads(pathlib.Path(path).read_text())
 
 
-def alert_files(folder=GRAFANA):
-    return sorted(p for pattern in ('*alert*.yaml', '*alert*.yml')
-                  for p in pathlib.Path(folder).glob(pattern))
+def alert_files(dashboard, folder=GRAFANA):
+    """The alert files in `folder` whose rules name `dashboard` by its uid."""
+    import yaml
+    return sorted(
+        p for pattern in ('*alert*.yaml', '*alert*.yml')
+        for p in pathlib.Path(folder).glob(pattern)
+        if any(rule.get('dashboardUid') == dashboard.get('uid')
+               for group in yaml.safe_load(p.read_text()).get('groups', [])
+               for rule in group.get('rules', [])))
 
 
 def panels(dashboard):
@@ -344,7 +352,7 @@ def run(folder, seconds=RUN_SECONDS, say=print):
     install = graphite.install()
     say('graphite ready in %.1f s' % (time.monotonic() - started))
     dashboard = load_dashboard()
-    alerts = alert_files()
+    alerts = alert_files(dashboard)
     work = pathlib.Path(tempfile.mkdtemp(prefix='inflight-dashboard-'))
     processes = Processes(work)
     pipeline = graphite.Pipeline(install, work / 'graphite')

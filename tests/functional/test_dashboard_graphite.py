@@ -4,13 +4,13 @@ One run of `bin/dashboard-pictures` (graphite_dashboard.py): the real
 daemon probes the small cloud (small_cloud.py) for RUN_SECONDS, each service
 once every 6 statsd flushes as a 60 s cycle is on a 10 s flush, time scaled
 down by 5 (statsd flushes every 2 s, carbon keeps 2s:6h,12s:7d,2m:5y; see
-graphite.py). Every target of every panel, and of any alert file, is asked
-of graphite-web at the dashboard's default range and at 3 days (carbon's
-coarser archive, for the rolling windows' look back too), and must draw a
-line; the pictures of the panels must be
-drawn. The table of target -> points at both ranges is printed and written
-to points.txt in the test's folder. Two quick tests check how targets are
-asked and their points counted.
+graphite.py). Every target of every panel, and of the alert rules made for
+the dashboard, is asked of graphite-web at the dashboard's default range
+and at 3 days (carbon's coarser archive, for the rolling windows' look back
+too), and must draw a line; the pictures of the panels must be drawn. The
+table of target -> points at both ranges is printed and written to
+points.txt in the test's folder. Quick tests check which alert rules are
+asked, how targets are asked and their points counted.
 """
 
 import json
@@ -69,6 +69,13 @@ def test_every_target_of_the_dashboard_draws_a_line_from_real_graphite(
         '%d of %d targets draw no line (points/slots of the thinnest '
         'series, from its first point on):\n%s'
         % (short, len(counted), done.stdout))
+
+
+def test_the_alert_rules_asked_are_the_dashboards_own():
+    """Not those for a cloud with cells: the small cloud has none."""
+    assert graphite_dashboard.alert_files(
+        graphite_dashboard.load_dashboard()) == [
+            graphite_dashboard.GRAFANA / 'inflight-alerts.yaml']
 
 
 DASHBOARD = {'templating': {'list': [

@@ -1,12 +1,17 @@
 """etc/grafana/inflight.json and inflight-alerts.yaml ask only for series that
-inflight really sends, in ways that draw at every range.
+inflight really sends, in ways that draw at every range; so do the files for
+a cloud with cells, inflight-cells.json and inflight-cells-alerts.yaml (made
+from the others by bin/grafana-cells), of the series sent with cells.
 
 The statsd names come from the real code: inflight.outputs.statsd.Metrics
 sends to a real UDP socket here, for three services (one answering the
 inflight endpoint, one answering pings only, one answering nothing), and the
 packets are read back. They are mapped to the graphite series Etsy statsd
 makes of them (legacyNamespace, percentThreshold 90), and every target of the
-dashboard and of the alert rules must match some of those series.
+dashboard and of the alert rules must match some of those series. Each test
+runs for both variants (`Variant`): without cells, and with the services'
+keys in cells, the silent one in a cell of its own with the answering one's
+topic and host (only its cell tells it apart).
 
 What draws at every range under carbon's defaults (every archive an average,
 xFilesFactor 0.3) is checked by rule here: statsd sends a timer only in the
@@ -33,20 +38,8 @@ from inflight import probes
 from inflight import timings
 
 GRAFANA = pathlib.Path(__file__).resolve().parents[2] / 'etc' / 'grafana'
-DASHBOARD = GRAFANA / 'inflight.json'
-ALERTS = GRAFANA / 'inflight-alerts.yaml'
 
 PREFIX = next(o.default for o in opts.statsd_opts if o.name == 'prefix')
-ANSWERING = record.Service.of('compute', 'cmp1.example.org', id=1,
-                              binary='nova-compute')
-PINGED = record.Service.of('conductor', 'ctl1.example.org', id=2,
-                           binary='nova-conductor')
-SILENT = record.Service.of('compute', 'cmp2.example.org', id=3,
-                           binary='nova-compute')
-SERVICES = (ANSWERING, PINGED, SILENT)
-SAFE = {s: (metrics.graphite_safe(s.topic), metrics.graphite_safe(s.host))
-        for s in SERVICES}
-TOPIC, HOST = SAFE[ANSWERING]
 COUNTERS = ('sent', 'received', 'lost', 'late')
 PING_KIND = probes.ORDER[1]
 
@@ -93,25 +86,26 @@ def _receive(sock, expected, timeout=5.0):
 
 
 @pytest.fixture(scope='module')
-def emitted():
+def emitted(variant):
     """(name, kind) of each metric Metrics sends for the three services."""
+    answering, pinged, silent = variant.services
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(('127.0.0.1', 0))
     sink = metrics.Metrics('127.0.0.1', sock.getsockname()[1], PREFIX)
     try:
-        sink.sent(SERVICES)
-        sink.received(ANSWERING, probes.ORDER[0],
+        sink.sent(variant.services)
+        sink.received(answering, probes.ORDER[0],
                       timings.Timings(*[0.001] * len(timings.PHASES)),
                       clock_offset=-0.002,
                       state={name: 1 for name in probe.STATE})
-        sink.lost([ANSWERING])
-        sink.late([ANSWERING])
-        sink.deaf(ANSWERING, False)
-        sink.method(ANSWERING, probes.ORDER[0], probes.ORDER)
-        sink.received(PINGED, PING_KIND, timings.round_trip_only(0.004))
-        sink.method(PINGED, PING_KIND, probes.ORDER)
-        sink.lost([SILENT])
-        sink.deaf(SILENT, True)
+        sink.lost([answering])
+        sink.late([answering])
+        sink.deaf(answering, False)
+        sink.method(answering, probes.ORDER[0], probes.ORDER)
+        sink.received(pinged, PING_KIND, timings.round_trip_only(0.004))
+        sink.method(pinged, PING_KIND, probes.ORDER)
+        sink.lost([silent])
+        sink.deaf(silent, True)
         # A counter for each service sent to, then for the answering one:
         # a timer and a last.* gauge for each phase, the received counter,
         # the clock offset (two lines: a negative gauge is set from 0), a
@@ -119,7 +113,7 @@ def emitted():
         # gauge for each kind; for the pinged one: the ping's timer and
         # gauge, received, the method gauges; for the silent one: lost and
         # deaf.
-        return _receive(sock, len(SERVICES)
+        return _receive(sock, len(variant.services)
                         + 2 * len(timings.PHASES) + 1 + 2
                         + len(probe.STATE) + 3 + len(probes.ORDER)
                         + 3 + len(probes.ORDER)
@@ -148,63 +142,12 @@ def series(emitted):
     return names
 
 
-def service_of(name):
-    """The service (topic, host) a graphite series is about."""
-    pieces = name.split('.')
-    for topic, host in SAFE.values():
-        for at in range(len(pieces) - 2):
-            if pieces[at:at + 3] == [PREFIX, topic, host]:
-                return topic, host, at + 1
-    raise AssertionError('%s is about no probed service' % name)
-
-
-def leaf(name):
-    """What a series measures: the name after <prefix>.<topic>.<host>."""
-    topic, host, at = service_of(name)
-    rest = name.split('.')[at + 2:]
-    if name.startswith('stats.timers.'):
-        rest = rest[:-1]
-    return '.'.join(rest)
-
-
 def is_counter(name):
     return name.startswith('stats_counts.') or (
         name.startswith('stats.%s.' % PREFIX))
 
 
-def is_ms(name):
-    """A series in milliseconds: the last.* and clock offset gauges, timers."""
-    return name.startswith('stats.timers.') or (
-        name.startswith('stats.gauges.') and
-        (leaf(name).startswith('last.') or leaf(name) == 'clock_offset'))
-
-
 # --- What the dashboard and the alert rules ask for --------------------------
-
-dashboard = json.loads(DASHBOARD.read_text())
-variables = {v['name']: v for v in dashboard['templating']['list']}
-
-
-def _all_panels(panels):
-    for panel in panels:
-        yield panel
-        yield from _all_panels(panel.get('panels', ()))   # a collapsed row's
-
-
-PANELS = [p for p in _all_panels(dashboard['panels']) if p['type'] != 'row']
-TARGETS = [(panel['title'], target['refId'], target['target'])
-           for panel in PANELS for target in panel.get('targets', ())]
-
-alerts = yaml.safe_load(ALERTS.read_text())
-RULES = [rule for group in alerts['groups'] for rule in group['rules']]
-RULE_TARGETS = [(rule['uid'], query['refId'], query['model']['target'])
-                for rule in RULES for query in rule['data']
-                if query['datasourceUid'] != '__expr__']
-
-
-def target_id(item):
-    return '%s/%s' % item[:2]
-
 
 Call = collections.namedtuple('Call', 'name args')
 Path = collections.namedtuple('Path', 'text')
@@ -285,22 +228,6 @@ def calls(expression, name):
 _VARIABLE = re.compile(r'\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)(?::\w+)?\]\]')
 
 
-def substitute(text):
-    """Template variables replaced: fixed ones by value, queried ones by *."""
-    def value(m):
-        name = m.group(1) or m.group(2) or m.group(3)
-        assert name in variables, 'undefined variable $%s in %r' % (name,
-                                                                   text)
-        variable = variables[name]
-        if variable['type'] == 'query':
-            return '*'
-        assert variable['type'] in ('custom', 'constant', 'textbox'), (
-            'no value here for variable $%s of type %s'
-            % (name, variable['type']))
-        return variable['current']['value']
-    return _VARIABLE.sub(value, text)
-
-
 def _glob(pattern):
     out, i = [], 0
     while i < len(pattern):
@@ -325,16 +252,6 @@ def _glob(pattern):
     return ''.join(out)
 
 
-def matching(pattern, names):
-    """The names a graphite path pattern matches; * stays within a node."""
-    regex = re.compile(_glob(substitute(pattern)))
-    return {name for name in names if regex.fullmatch(name)}
-
-
-def matched_by(target, names):
-    return set().union(*(matching(p, names) for p in paths(parse(target))))
-
-
 # --- What a target makes of the series --------------------------------------
 
 # Functions whose output series are their first argument's, one for one.
@@ -342,53 +259,6 @@ _ONE_FOR_ONE = {'aliasByNode', 'consolidateBy', 'movingSum',
                 'movingAverage', 'scale', 'keepLastValue', 'asPercent'}
 # Functions that make one series of all they are given.
 _ALL_IN_ONE = {'sumSeries', 'maxSeries', 'countSeries', 'alias'}
-
-
-def sources(expression, names):
-    """For each series a target draws, the series it comes from (one each)."""
-    if isinstance(expression, Path):
-        return sorted(matching(expression.text, names))
-    if expression.name in _ONE_FOR_ONE:
-        return sources(expression.args[0], names)
-    if expression.name == 'group':
-        return [s for arg in expression.args for s in sources(arg, names)]
-    if expression.name == 'groupByNodes':
-        nodes = [arg.value for arg in expression.args[2:]]
-        firsts = {}
-        for name in sources(expression.args[0], names):
-            pieces = name.split('.')
-            firsts.setdefault(tuple(pieces[n] for n in nodes), name)
-        return sorted(firsts.values())
-    if expression.name in _ALL_IN_ONE or expression.name == 'filterSeries':
-        found = sources(expression.args[0], names)
-        if expression.name == 'filterSeries':
-            return found
-        return found[:1]
-    raise AssertionError('no rule here for what %s() draws' % expression.name)
-
-
-def legends(target, names):
-    """The name of each series a target draws."""
-    expression = parse(target)
-    if expression.name == 'alias':
-        return [expression.args[1].value]
-    if expression.name == 'aliasByNode':
-        nodes = [arg.value for arg in expression.args[1:]]
-    else:
-        assert expression.name == 'groupByNodes', expression.name
-        nodes = [arg.value for arg in expression.args[2:]]
-    return ['.'.join(name.split('.')[n] for n in nodes)
-            for name in sources(expression, names)]
-
-
-def panel_series(panel, names):
-    return set().union(*(matched_by(t['target'], names)
-                         for t in panel.get('targets', ())))
-
-
-def panels_plotting(names, series):
-    """The panels that draw any of `names`."""
-    return [p for p in PANELS if panel_series(p, series) & set(names)]
 
 
 def steps(panel):
@@ -412,20 +282,225 @@ def _threshold(rule):
     return evaluator['params'][0], query
 
 
-rules = {rule['uid']: rule for rule in RULES}
+# --- The two variants -------------------------------------------------------
+
+def _service(topic, host, id, cell=''):
+    return record.Service.of(topic, host, cell=cell, id=id,
+                             binary='nova-' + topic)
+
+
+class Variant:
+    """A dashboard and its alert rules, and the services whose series they
+    read: answering (the inflight endpoint), pinged (pings only), silent."""
+
+    def __init__(self, name, dashboard, alerts, uid_suffix, services):
+        self.name = name
+        self.dashboard = json.loads((GRAFANA / dashboard).read_text())
+        self.variables = {v['name']: v
+                          for v in self.dashboard['templating']['list']}
+        self.panels = [p for p in _all_panels(self.dashboard['panels'])
+                       if p['type'] != 'row']
+        self.targets = [(panel['title'], target['refId'], target['target'])
+                        for panel in self.panels
+                        for target in panel.get('targets', ())]
+        self.alerts = yaml.safe_load((GRAFANA / alerts).read_text())
+        self.rule_list = [rule for group in self.alerts['groups']
+                          for rule in group['rules']]
+        self.rule_targets = [
+            (rule['uid'], query['refId'], query['model']['target'])
+            for rule in self.rule_list for query in rule['data']
+            if query['datasourceUid'] != '__expr__']
+        self.uid_suffix = uid_suffix
+        self.services = services
+        self.answering, self.pinged, self.silent = services
+        # Each service's nodes in its series' names: [cell,] topic, host.
+        self.safe = {s: tuple(metrics.graphite_safe(part)
+                              for part in (s.cell, s.topic, s.host) if part)
+                     for s in services}
+        self.node_names = (('cell',) if any(s.cell for s in services)
+                           else ()) + ('topic', 'host')
+
+    def __str__(self):
+        return self.name
+
+    def rule(self, uid):
+        """The rule of this variant's file for the rule `uid` of the plain."""
+        return {rule['uid']: rule
+                for rule in self.rule_list}[uid + self.uid_suffix]
+
+    def name_of(self, service):
+        """`<prefix>.<service's nodes>.`: its metrics' names start so."""
+        return '.'.join((PREFIX,) + self.safe[service]) + '.'
+
+    def counter_nodes(self):
+        """The service's nodes in stats_counts.<prefix>.<service>.<leaf>."""
+        return tuple(Literal(n) for n in range(2, 2 + len(self.node_names)))
+
+    # What a series is about.
+
+    def service_of(self, name):
+        """(the service's nodes, the index of the first) in a series."""
+        pieces = name.split('.')
+        for safe in self.safe.values():
+            for at in range(len(pieces) - len(safe)):
+                if pieces[at:at + len(safe) + 1] == [PREFIX, *safe]:
+                    return safe, at + 1
+        raise AssertionError('%s is about no probed service' % name)
+
+    def leaf(self, name):
+        """What a series measures: the name after <prefix>.<service>."""
+        safe, at = self.service_of(name)
+        rest = name.split('.')[at + len(safe):]
+        if name.startswith('stats.timers.'):
+            rest = rest[:-1]
+        return '.'.join(rest)
+
+    def is_ms(self, name):
+        """A series in milliseconds: the last.* and clock offset gauges,
+        timers."""
+        return name.startswith('stats.timers.') or (
+            name.startswith('stats.gauges.') and
+            (self.leaf(name).startswith('last.') or
+             self.leaf(name) == 'clock_offset'))
+
+    # What a target asks for.
+
+    def substitute(self, text):
+        """Template variables replaced: fixed ones by value, queried ones
+        by *."""
+        def value(m):
+            name = m.group(1) or m.group(2) or m.group(3)
+            assert name in self.variables, (
+                'undefined variable $%s in %r' % (name, text))
+            variable = self.variables[name]
+            if variable['type'] == 'query':
+                return '*'
+            assert variable['type'] in ('custom', 'constant', 'textbox'), (
+                'no value here for variable $%s of type %s'
+                % (name, variable['type']))
+            return variable['current']['value']
+        return _VARIABLE.sub(value, text)
+
+    def matching(self, pattern, names):
+        """The names a graphite path pattern matches; * stays within a
+        node."""
+        regex = re.compile(_glob(self.substitute(pattern)))
+        return {name for name in names if regex.fullmatch(name)}
+
+    def matched_by(self, target, names):
+        return self.matched_by_expression(parse(target), names)
+
+    def matched_by_expression(self, expression, names):
+        return set().union(*(self.matching(p, names)
+                             for p in paths(expression)))
+
+    # What a target makes of the series.
+
+    def sources(self, expression, names):
+        """For each series a target draws, the series it comes from (one
+        each)."""
+        if isinstance(expression, Path):
+            return sorted(self.matching(expression.text, names))
+        if expression.name in _ONE_FOR_ONE:
+            return self.sources(expression.args[0], names)
+        if expression.name == 'group':
+            return [s for arg in expression.args
+                    for s in self.sources(arg, names)]
+        if expression.name == 'groupByNodes':
+            nodes = [arg.value for arg in expression.args[2:]]
+            firsts = {}
+            for name in self.sources(expression.args[0], names):
+                pieces = name.split('.')
+                firsts.setdefault(tuple(pieces[n] for n in nodes), name)
+            return sorted(firsts.values())
+        if expression.name in _ALL_IN_ONE or (
+                expression.name == 'filterSeries'):
+            found = self.sources(expression.args[0], names)
+            if expression.name == 'filterSeries':
+                return found
+            return found[:1]
+        raise AssertionError('no rule here for what %s() draws'
+                             % expression.name)
+
+    def legends(self, target, names):
+        """The name of each series a target draws."""
+        expression = parse(target)
+        if expression.name == 'alias':
+            return [expression.args[1].value]
+        if expression.name == 'aliasByNode':
+            nodes = [arg.value for arg in expression.args[1:]]
+        else:
+            assert expression.name == 'groupByNodes', expression.name
+            nodes = [arg.value for arg in expression.args[2:]]
+        return ['.'.join(name.split('.')[n] for n in nodes)
+                for name in self.sources(expression, names)]
+
+    def panel_series(self, panel, names):
+        return set().union(*(self.matched_by(t['target'], names)
+                             for t in panel.get('targets', ())))
+
+    def panels_plotting(self, names, series):
+        """The panels that draw any of `names`."""
+        return [p for p in self.panels
+                if self.panel_series(p, series) & set(names)]
+
+
+def _all_panels(panels):
+    for panel in panels:
+        yield panel
+        yield from _all_panels(panel.get('panels', ()))   # a collapsed row's
+
+
+VARIANTS = (
+    Variant('plain', 'inflight.json', 'inflight-alerts.yaml', '', (
+        _service('compute', 'cmp1.example.org', 1),
+        _service('conductor', 'ctl1.example.org', 2),
+        _service('compute', 'cmp2.example.org', 3))),
+    Variant('cells', 'inflight-cells.json', 'inflight-cells-alerts.yaml',
+            '-cells', (
+                _service('compute', 'cmp1.example.org', 1, cell='cell1'),
+                _service('conductor', 'ctl1.example.org', 2, cell='cell1'),
+                _service('compute', 'cmp1.example.org', 3, cell='cell2'))),
+)
+
+
+def target_id(item):
+    return '%s/%s' % item[:2]
+
+
+def for_each(name, items, item_id):
+    """Runs a test for each of `items(variant)` (as `name`) of each
+    variant (as `variant`)."""
+    return pytest.mark.parametrize(
+        ('variant', name),
+        [pytest.param(variant, item, id='%s:%s' % (variant, item_id(item)))
+         for variant in VARIANTS for item in items(variant)],
+        indirect=['variant'], scope='module')
+
+
+for_each_target = for_each(
+    'item', lambda variant: variant.targets + variant.rule_targets,
+    target_id)
+for_each_panel = for_each('panel', lambda variant: variant.panels,
+                          lambda panel: panel['title'])
+
+
+@pytest.fixture(scope='module', params=VARIANTS, ids=str)
+def variant(request):
+    return request.param
 
 
 # --- The tests ---------------------------------------------------------------
 
-def test_the_probe_sends_what_the_dashboard_is_about(emitted):
-    base = '%s.%s.%s.' % (PREFIX, TOPIC, HOST)
+def test_the_probe_sends_what_the_dashboard_is_about(variant, emitted):
+    base = variant.name_of(variant.answering)
     assert set(emitted) >= (
         {(base + phase, 'ms') for phase in timings.PHASES}
         | {(base + 'last.' + phase, 'g') for phase in timings.PHASES}
         | {(base + counter, 'c') for counter in COUNTERS})
-    pinged = '%s.%s.%s.' % ((PREFIX,) + SAFE[PINGED])
+    pinged = variant.name_of(variant.pinged)
     assert (pinged + 'last.ping_round_trip', 'g') in emitted
-    silent = '%s.%s.%s.' % ((PREFIX,) + SAFE[SILENT])
+    silent = variant.name_of(variant.silent)
     assert {name for name, _ in emitted if name.startswith(silent)} == {
         silent + 'sent', silent + 'lost', silent + 'deaf'}
 
@@ -440,24 +515,27 @@ def test_the_parser_finds_paths_in_calls():
     assert not re.fullmatch(_glob('a.*'), 'a.b.c')
 
 
-@pytest.mark.parametrize('item', TARGETS + RULE_TARGETS, ids=target_id)
-def test_target_matches_emitted_series(item, series):
+@for_each_target
+def test_target_matches_emitted_series(variant, item, series):
     for path in paths(parse(item[2])):
-        assert matching(path, series), (
+        assert variant.matching(path, series), (
             '%s: %s (%s) matches nothing inflight sends; it sends %s'
-            % (target_id(item), path, substitute(path), sorted(series)))
+            % (target_id(item), path, variant.substitute(path),
+               sorted(series)))
 
 
-@pytest.mark.parametrize('item', TARGETS + RULE_TARGETS, ids=target_id)
-def test_target_names_each_series_by_topic_and_host(item, series):
-    """aliasByNode / groupByNodes indices name topic and host (node 3 and 4
-    of stats.gauges.<prefix>.<topic>.<host>.<leaf>, 2 and 3 of
-    stats_counts.<prefix>.<topic>.<host>.<leaf>); only a stat's one figure
-    for all the services is named by alias()."""
+@for_each_target
+def test_target_names_each_series_by_topic_and_host(variant, item, series):
+    """aliasByNode / groupByNodes indices name the service: topic and host
+    (node 3 and 4 of stats.gauges.<prefix>.<topic>.<host>.<leaf>, 2 and 3 of
+    stats_counts.<prefix>.<topic>.<host>.<leaf>), with cells cell, topic and
+    host (3, 4 and 5 of stats.gauges.<prefix>.<cell>.<topic>.<host>.<leaf>);
+    only a stat's one figure for all the services is named by alias()."""
     title, _, target = item
     expression = parse(target)
+    service_nodes = len(variant.node_names)
     if expression.name == 'alias':
-        panel = next(p for p in PANELS if p['title'] == title)
+        panel = next(p for p in variant.panels if p['title'] == title)
         assert panel['type'] == 'stat', (
             '%s: one series for all services, in a %s'
             % (target_id(item), panel['type']))
@@ -469,34 +547,36 @@ def test_target_names_each_series_by_topic_and_host(item, series):
         assert expression.name == 'groupByNodes', (
             '%s is not named by aliasByNode or groupByNodes' % target)
         nodes = [arg.value for arg in expression.args[2:]]
-        assert len(nodes) == 2, nodes
-    matched = matched_by(target, series)
+        assert len(nodes) == service_nodes, nodes
+    matched = variant.matched_by(target, series)
     assert matched
     for name in matched:
         pieces = name.split('.')
-        topic, host, at = service_of(name)
+        service, at = variant.service_of(name)
         assert all(-len(pieces) <= n < len(pieces) for n in nodes), (name,
                                                                      nodes)
-        assert [pieces[n] for n in nodes[:2]] == [topic, host], (
-            '%s: nodes %r of %s name %r, not topic and host'
-            % (target_id(item), tuple(nodes), name,
-               [pieces[n] for n in nodes[:2]]))
-        assert all(n % len(pieces) > at + 1 for n in nodes[2:]), nodes
+        named = [pieces[n] for n in nodes[:service_nodes]]
+        assert named == list(service), (
+            '%s: nodes %r of %s name %r, not %s'
+            % (target_id(item), tuple(nodes), name, named,
+               ' and '.join(variant.node_names)))
+        assert all(n % len(pieces) >= at + service_nodes
+                   for n in nodes[service_nodes:]), nodes
 
 
-@pytest.mark.parametrize('item', TARGETS + RULE_TARGETS, ids=target_id)
-def test_target_reads_no_timer(item, series):
+@for_each_target
+def test_target_reads_no_timer(variant, item, series):
     """A timer is sent only in the flushes a probe ended in: at one probe a
     cycle, carbon's xFilesFactor (0.3) nulls it in every coarser archive.
     The last.* gauges carry the same values on every flush."""
-    timers = {n for n in matched_by(item[2], series)
+    timers = {n for n in variant.matched_by(item[2], series)
               if n.startswith('stats.timers.')}
     assert not timers, '%s reads timers %s' % (target_id(item),
                                                sorted(timers))
 
 
-@pytest.mark.parametrize('item', TARGETS + RULE_TARGETS, ids=target_id)
-def test_counters_are_counted_over_fixed_intervals(item, series):
+@for_each_target
+def test_counters_are_counted_over_fixed_intervals(variant, item, series):
     """A count per flush drawn as a height changes with the archive read
     (and carbon averages it). What does not: statsd's per-second rate
     averaged over a fixed window; a ratio of two sums over the same
@@ -505,7 +585,7 @@ def test_counters_are_counted_over_fixed_intervals(item, series):
     every range, where summarize's buckets would draw a few points."""
     def walk(expression, inside):
         if isinstance(expression, Path):
-            names = matching(expression.text, series)
+            names = variant.matching(expression.text, series)
             if not any(is_counter(n) for n in names):
                 return
             assert all(is_counter(n) for n in names), sorted(names)
@@ -536,13 +616,13 @@ def test_counters_are_counted_over_fixed_intervals(item, series):
             'lost and sent summed over different intervals: %r' % intervals)
 
 
-@pytest.mark.parametrize('panel', PANELS, ids=lambda panel: panel['title'])
-def test_panel_unit_fits_its_series(panel, series):
-    names = panel_series(panel, series)
+@for_each_panel
+def test_panel_unit_fits_its_series(variant, panel, series):
+    names = variant.panel_series(panel, series)
     assert names, panel['title']
     ratios = any(calls(parse(t['target']), 'asPercent')
                  for t in panel['targets'])
-    kinds = {is_ms(name) for name in names}
+    kinds = {variant.is_ms(name) for name in names}
     assert len(kinds) == 1, 'times and counts in one panel: %s' % sorted(
         names)
     unit = panel['fieldConfig']['defaults'].get('unit')
@@ -558,17 +638,18 @@ def test_panel_unit_fits_its_series(panel, series):
     assert panel.get('description'), panel['title']
 
 
-@pytest.mark.parametrize('panel', PANELS, ids=lambda panel: panel['title'])
-def test_panel_legends_are_distinct(panel, series):
+@for_each_panel
+def test_panel_legends_are_distinct(variant, panel, series):
     names = [name for target in panel['targets']
-             for name in legends(target['target'], series)]
+             for name in variant.legends(target['target'], series)]
     assert names and len(names) == len(set(names)), sorted(names)
 
 
-def test_every_metric_is_plotted(emitted, series):
+def test_every_metric_is_plotted(variant, emitted, series):
     """Every gauge and counter sent, of every service (a counter as its
     count or as its rate); timers are left to the last.* gauges."""
-    plotted = set().union(*(panel_series(p, series) for p in PANELS))
+    plotted = set().union(*(variant.panel_series(p, series)
+                            for p in variant.panels))
     for name, kind in emitted:
         forms = {'g': ['stats.gauges.' + name],
                  'c': ['stats_counts.' + name, 'stats.' + name]}.get(kind)
@@ -576,46 +657,47 @@ def test_every_metric_is_plotted(emitted, series):
             assert plotted & set(forms), forms
 
 
-def test_legs_without_the_sleep_are_apart(series):
+def test_legs_without_the_sleep_are_apart(variant, series):
     """Each leg with no requested sleep in it, and a ping's round trip, has a
     panel of its own, on an axis no round trip with a sleep shares."""
     for phase in LEGS + ('ping_round_trip',):
         gauge = 'last.' + phase
-        panels = [p for p in PANELS if p['type'] == 'timeseries' and
-                  {leaf(n) for n in panel_series(p, series)} == {gauge}]
+        panels = [p for p in variant.panels if p['type'] == 'timeseries' and
+                  {variant.leaf(n)
+                   for n in variant.panel_series(p, series)} == {gauge}]
         assert panels, 'no panel for %s alone' % gauge
     slept = {'last.' + phase for phase in WITH_SLEEP}
-    for panel in PANELS:
-        leaves = {leaf(n) for n in panel_series(panel, series)}
+    for panel in variant.panels:
+        leaves = {variant.leaf(n) for n in variant.panel_series(panel, series)}
         if leaves & slept:
             assert leaves <= slept, (panel['title'], leaves)
 
 
-def test_queue_legs_have_a_threshold(series):
+def test_queue_legs_have_a_threshold(variant, series):
     for phase in ('to_service', 'queue_total', 'ping_round_trip'):
-        for panel in panels_plotting(
+        for panel in variant.panels_plotting(
                 [n for n in series if n.endswith('.last.' + phase)], series):
             assert QUEUE_THRESHOLD_MS in steps(panel), panel['title']
 
 
-def test_loss_is_a_ratio_per_service(series):
+def test_loss_is_a_ratio_per_service(variant, series):
     """lost over sent, per service, summed over the same 10 minutes."""
     found = []
-    for panel in PANELS:
+    for panel in variant.panels:
         for target in panel['targets']:
             expression = parse(target['target'])
             for ratio in calls(expression, 'asPercent'):
-                lost, sent = (matched_by_expression(arg, series)
+                lost, sent = (variant.matched_by_expression(arg, series)
                               for arg in ratio.args[:2])
-                if {leaf(n) for n in lost} == {'lost'} and (
-                        {leaf(n) for n in sent} == {'sent'}):
+                if {variant.leaf(n) for n in lost} == {'lost'} and (
+                        {variant.leaf(n) for n in sent} == {'sent'}):
                     found.append((panel, expression, ratio))
     per_service = [(panel, ratio) for panel, expression, ratio in found
                    if panel['type'] == 'timeseries']
     assert per_service, 'no panel of lost as a percentage of sent'
     for panel, ratio in per_service:
-        # Lost matched to its own service's sent by topic and host.
-        assert ratio.args[2:] == (Literal(2), Literal(3)), ratio
+        # Lost matched to its own service's sent by [cell,] topic and host.
+        assert ratio.args[2:] == variant.counter_nodes(), ratio
         assert [c.args[1] for c in calls(ratio, 'movingSum')] == [
             Literal('10min')] * 2
         assert panel['fieldConfig']['defaults']['unit'] == 'percent'
@@ -624,13 +706,9 @@ def test_loss_is_a_ratio_per_service(series):
         'no stat of the loss now')
 
 
-def matched_by_expression(expression, names):
-    return set().union(*(matching(p, names) for p in paths(expression)))
-
-
-def test_deaf_now_counted_and_named(series):
+def test_deaf_now_counted_and_named(variant, series):
     deaf = {n for n in series if n.endswith('.deaf')}
-    panels = panels_plotting(deaf, series)
+    panels = variant.panels_plotting(deaf, series)
     counts = [p for p in panels if p['type'] == 'stat' and
               parse(p['targets'][0]['target']).args[0].name == 'sumSeries']
     assert counts, 'no stat of the services deaf now'
@@ -638,17 +716,19 @@ def test_deaf_now_counted_and_named(series):
     tables = [p for p in panels if p['type'] == 'table']
     assert tables, 'no table of the services deaf now'
     for table in tables:
-        assert legends(table['targets'][0]['target'], series) == sorted(
-            '%s.%s' % SAFE[s] for s in SERVICES if s is not PINGED)
+        assert variant.legends(table['targets'][0]['target'],
+                               series) == sorted(
+            '.'.join(variant.safe[s]) for s in variant.services
+            if s is not variant.pinged)
         transforms = [t['id'] for t in table['transformations']]
         assert transforms[:2] == ['reduce', 'filterByValue'], transforms
 
 
-def test_probe_kind_per_service_is_a_state_not_lines(series):
+def test_probe_kind_per_service_is_a_state_not_lines(variant, series):
     """One row per service whose value says the kind it answers: the method.*
-    gauges, each kind scaled by its code, summed per topic.host."""
+    gauges, each kind scaled by its code, summed per [cell.]topic.host."""
     method = {n for n in series if '.method.' in n}
-    panels = panels_plotting(method, series)
+    panels = variant.panels_plotting(method, series)
     assert not [p['title'] for p in panels if p['type'] == 'timeseries']
     states = [p for p in panels if p['type'] == 'state-timeline']
     assert states, [(p['title'], p['type']) for p in panels]
@@ -660,8 +740,8 @@ def test_probe_kind_per_service_is_a_state_not_lines(series):
         codes = {}
         for arg in calls(expression, 'group')[0].args:
             factor = arg.args[1].value if isinstance(arg, Call) else 1
-            (kind,) = {leaf(n).split('.', 1)[1]
-                       for n in matched_by_expression(arg, series)}
+            (kind,) = {variant.leaf(n).split('.', 1)[1]
+                       for n in variant.matched_by_expression(arg, series)}
             codes[kind] = factor
         assert set(codes) == set(probes.ORDER)
         mapped = {}
@@ -672,56 +752,62 @@ def test_probe_kind_per_service_is_a_state_not_lines(series):
                     mapped.setdefault(kind, []).append(
                         options['result']['text'])
         assert mapped == {kind: [kind] for kind in probes.ORDER}, mapped
-        assert sorted(legends(target['target'], series)) == sorted(
-            '%s.%s' % SAFE[s] for s in (ANSWERING, PINGED))
+        assert sorted(variant.legends(target['target'], series)) == sorted(
+            '.'.join(variant.safe[s])
+            for s in (variant.answering, variant.pinged))
 
 
-def test_service_figures_and_clock_offset_are_plotted(series):
-    base = 'stats.gauges.%s.%s.%s.' % (PREFIX, TOPIC, HOST)
+def test_service_figures_and_clock_offset_are_plotted(variant, series):
+    base = 'stats.gauges.' + variant.name_of(variant.answering)
     executor = {base + name for name in probe.STATE
                 if name.startswith('executor_')}
     hub = {base + name for name in probe.STATE if name.startswith('hub_')}
-    assert {tuple(sorted(panel_series(p, series)))
-            for p in panels_plotting(executor, series)} == {
+    assert {tuple(sorted(variant.panel_series(p, series)))
+            for p in variant.panels_plotting(executor, series)} == {
                 tuple(sorted(executor))}
-    assert {tuple(sorted(panel_series(p, series)))
-            for p in panels_plotting(hub, series)} == {tuple(sorted(hub))}
-    assert panels_plotting({base + 'clock_offset'}, series)
+    assert {tuple(sorted(variant.panel_series(p, series)))
+            for p in variant.panels_plotting(hub, series)} == {
+                tuple(sorted(hub))}
+    assert variant.panels_plotting({base + 'clock_offset'}, series)
 
 
-def test_variables(series):
-    """Topics and hosts come from the sent counters: a service that never
-    answered (no timer, no gauge of its legs) can be picked all the same."""
+def test_variables(variant, series):
+    """Cells, topics and hosts come from the sent counters: a service that
+    never answered (no timer, no gauge of its legs) can be picked all the
+    same."""
+    variables = variant.variables
     assert variables['datasource']['type'] == 'datasource'
     assert variables['datasource']['query'] == 'graphite'
     assert variables['prefix']['current']['value'] == PREFIX
-    for panel in PANELS:
+    for panel in variant.panels:
         assert panel['datasource']['uid'] == '${datasource}'
         for target in panel['targets']:
             assert target['datasource']['uid'] == '${datasource}'
     # A query variable lists the nodes its pattern matches, at its depth.
+    assert [name for name, v in variables.items()
+            if v['type'] == 'query'] == list(variant.node_names)
     nodes = {'.'.join(name.split('.')[:depth])
              for name in series for depth in range(1, name.count('.') + 2)}
-    for name, index in (('topic', 0), ('host', 1)):
+    for index, name in enumerate(variant.node_names):
         variable = variables[name]
         assert variable['datasource']['uid'] == '${datasource}'
         assert variable['query'].startswith('stats_counts.$prefix.'), (
             variable['query'])
-        found = matching(variable['query'], nodes)
+        found = variant.matching(variable['query'], nodes)
         assert {node.rsplit('.', 1)[1] for node in found} == {
-            safe[index] for safe in SAFE.values()}, (name, variable['query'],
-                                                     found)
+            safe[index] for safe in variant.safe.values()}, (
+                name, variable['query'], found)
         assert variable['multi'] and variable['includeAll']
 
 
-def test_alert_file_is_grafana_provisioning():
-    assert alerts['apiVersion'] == 1
-    (group,) = alerts['groups']
+def test_alert_file_is_grafana_provisioning(variant):
+    assert variant.alerts['apiVersion'] == 1
+    (group,) = variant.alerts['groups']
     assert group['name'] and group['folder'] and group['interval']
-    uids = [rule['uid'] for rule in RULES]
+    uids = [rule['uid'] for rule in variant.rule_list]
     assert len(uids) == len(set(uids))
     datasources = set()
-    for rule in RULES:
+    for rule in variant.rule_list:
         assert rule['title'] and rule['for'] is not None, rule['uid']
         assert rule['noDataState'] in ('NoData', 'Alerting', 'OK')
         assert rule['execErrState'] in ('Error', 'Alerting', 'OK')
@@ -736,55 +822,57 @@ def test_alert_file_is_grafana_provisioning():
                 assert '$' not in query['model']['target']
         assert '{{ $labels.name }}' in rule['annotations']['summary']
         assert rule['labels']['severity']
-        panel = next((p for p in PANELS if p['id'] == rule.get('panelId')),
-                     None)
+        panel = next((p for p in variant.panels
+                      if p['id'] == rule.get('panelId')), None)
         assert panel, '%s: no panel %s' % (rule['uid'], rule.get('panelId'))
-        assert rule['dashboardUid'] == dashboard['uid']
+        assert rule['dashboardUid'] == variant.dashboard['uid']
     assert len(datasources) == 1, datasources
 
 
-def _rule_series(rule, series):
+def _rule_series(variant, rule, series):
     _, query = _threshold(rule)
-    return matched_by(query['model']['target'], series), query
+    return variant.matched_by(query['model']['target'], series), query
 
 
-def test_alert_deaf(series):
-    rule = rules['inflight-deaf']
+def test_alert_deaf(variant, series):
+    rule = variant.rule('inflight-deaf')
     threshold, _ = _threshold(rule)
-    names, _ = _rule_series(rule, series)
-    assert {leaf(n) for n in names} == {'deaf'}
+    names, _ = _rule_series(variant, rule, series)
+    assert {variant.leaf(n) for n in names} == {'deaf'}
     assert 0 <= threshold < 1           # the gauge is 0 or 1
     assert rule['for'] == '2m'
-    panel = next(p for p in PANELS if p['id'] == rule['panelId'])
-    assert names <= panel_series(panel, series)
+    panel = next(p for p in variant.panels if p['id'] == rule['panelId'])
+    assert names <= variant.panel_series(panel, series)
 
 
-def test_alert_loss(series):
-    rule = rules['inflight-loss']
+def test_alert_loss(variant, series):
+    rule = variant.rule('inflight-loss')
     threshold, query = _threshold(rule)
     assert threshold == LOSS_THRESHOLD_PERCENT
     expression = parse(query['model']['target'])
     (ratio,) = calls(expression, 'asPercent')
-    assert [{leaf(n) for n in matched_by_expression(arg, series)}
+    assert [{variant.leaf(n)
+             for n in variant.matched_by_expression(arg, series)}
             for arg in ratio.args[:2]] == [{'lost'}, {'sent'}]
-    assert ratio.args[2:] == (Literal(2), Literal(3))
+    assert ratio.args[2:] == variant.counter_nodes()
     # Each point: lost over sent in the 10 minutes before it.
     assert [c.args[1:] for c in calls(ratio, 'movingSum')] == [
         (Literal('10min'),)] * 2
     assert query['relativeTimeRange'] == {'from': 600, 'to': 0}
-    panel = next(p for p in PANELS if p['id'] == rule['panelId'])
+    panel = next(p for p in variant.panels if p['id'] == rule['panelId'])
     assert calls(parse(panel['targets'][0]['target']), 'asPercent')
     assert threshold in steps(panel)
 
 
-def test_alert_queue(series):
-    rule = rules['inflight-queue']
+def test_alert_queue(variant, series):
+    rule = variant.rule('inflight-queue')
     threshold, _ = _threshold(rule)
-    names, _ = _rule_series(rule, series)
-    assert {leaf(n) for n in names} == {'last.to_service', 'last.queue_total'}
+    names, _ = _rule_series(variant, rule, series)
+    assert {variant.leaf(n) for n in names} == {'last.to_service',
+                                                'last.queue_total'}
     assert threshold == QUEUE_THRESHOLD_MS
     assert rule['for'] == '5m'
-    panel = next(p for p in PANELS if p['id'] == rule['panelId'])
-    assert {leaf(n) for n in panel_series(panel, series)} == {
+    panel = next(p for p in variant.panels if p['id'] == rule['panelId'])
+    assert {variant.leaf(n) for n in variant.panel_series(panel, series)} == {
         'last.queue_total'}
     assert threshold in steps(panel)
