@@ -1,6 +1,7 @@
 """How inflight's log lines read: counts in words, and no library noise."""
 
 import logging
+import re
 
 # Said by amqp whenever a delivery races a channel being closed, as on every
 # stop: harmless, and nothing an operator can act on. Said by tooz's heartbeat
@@ -8,6 +9,16 @@ import logging
 # says so once instead.
 _NOISE = {'amqp': ('during closing channel',),
           'tooz.coordination': ('seconds as it raised',)}
+
+
+# SQLAlchemy's link to its error pages, on a line of its own in every error.
+_BACKGROUND = re.compile(r'\s*\(Background on this error at: [^)]*\)')
+
+
+def reason(error):
+    """`error` as one line of a log line: SQLAlchemy's link to its error
+    pages left out."""
+    return ' '.join(_BACKGROUND.sub('', str(error)).split())
 
 
 def plural(count, noun, nouns=None):

@@ -131,7 +131,7 @@ class InflightManager:
             if not self._db_failures:
                 LOG.warning('Could not read the services table, probing the '
                             '%d services known until it answers: %s',
-                            len(self.ring), why)
+                            len(self.ring), logs.reason(why))
             self._db_failures += 1
             self.spacing['refresh_services'] = min(
                 self.conf.inflight.refresh_interval,

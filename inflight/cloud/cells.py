@@ -250,7 +250,7 @@ class CellServices:
                         'probing the %s known until it answers: %s',
                         read.cell.name,
                         logs.plural(len(read.services), 'service'),
-                        ' '.join(str(error).split()))
+                        logs.reason(error))
         read.failures += 1
 
     def close(self):

@@ -21,6 +21,8 @@ import threading
 from tooz import coordination
 from tooz import hashring
 
+from inflight import logs
+
 LOG = logging.getLogger(__name__)
 
 # Points each member (times its weight) has on the hash ring. Every prober
@@ -159,11 +161,13 @@ class Partition:
         if not self._failures:
             if self._ring is None:
                 LOG.warning('Could not join the coordination group, probing '
-                            'every service until it answers: %s', error)
+                            'every service until it answers: %s',
+                            logs.reason(error))
             else:
                 LOG.warning('Could not reach the coordination backend, '
                             'probing the share of %d probers as it was until '
-                            'it answers: %s', len(self.members), error)
+                            'it answers: %s', len(self.members),
+                            logs.reason(error))
         self._failures += 1
 
     def leave(self):

@@ -32,3 +32,12 @@ def test_amqp_closing_channel_noise_is_dropped_and_nothing_else(caplog):
         amqp.warning('Something else went wrong')
     assert [r.getMessage() for r in caplog.records] == [
         'Something else went wrong']
+
+
+def test_a_database_error_is_one_line_without_the_link_to_its_page():
+    import sqlalchemy as sa
+    error = sa.exc.OperationalError(
+        'SELECT 1', None, Exception('(1045, "Access denied for user")'))
+    assert '\n' in str(error) and 'sqlalche.me' in str(error)
+    assert logs.reason(error) == (
+        '(builtins.Exception) (1045, "Access denied for user") [SQL: SELECT 1]')

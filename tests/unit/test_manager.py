@@ -167,3 +167,19 @@ def test_a_table_read_that_hangs_holds_up_no_probe(caplog):
     assert len(m.ring) == 2
     assert 'Read the services table again after 3 failed tries' in \
         caplog.text
+
+
+def test_a_database_error_is_warned_on_one_line(caplog):
+    import sqlalchemy as sa
+    m, table = make()
+
+    def refused():
+        raise sa.exc.OperationalError(
+            'SELECT', None, Exception('(1045, "Access denied")'))
+
+    m._list_services = refused
+    m.refresh_services(None)
+    warning, = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING]
+    assert 'Access denied' in warning and '\n' not in warning
+    assert 'sqlalche.me' not in warning
