@@ -258,10 +258,10 @@ class ProberSide:
         self.conf = conf
         self.transport = oslo_messaging.get_rpc_transport(conf)
         self._apis = {}
+        statsd = self._metrics = metrics.Metrics(
+            conf.statsd.host, conf.statsd.port, conf.statsd.prefix)
         self.prober = prober.Prober(
-            self.api_for,
-            metrics.Metrics(conf.statsd.host, conf.statsd.port,
-                            conf.statsd.prefix),
+            self.api_for, statsd,
             conf.host, conf.inflight.sleep, conf.inflight.probe_timeout,
             methods.MethodBook(conf.inflight.probe_methods,
                                conf.inflight.richer_retry_interval,
@@ -286,6 +286,8 @@ class ProberSide:
         self.ring.refresh([
             record.Service.of(self.topic, host, id=i + 1, binary='nova-bench')
             for i, host in enumerate(self.hosts)])
+        # As the daemon's table read tells its outputs the services read.
+        self._metrics.known(self.ring.services())
         self._echo_hosts = itertools.cycle(self.hosts)
 
     def api_for(self, service):
