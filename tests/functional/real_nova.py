@@ -43,6 +43,10 @@ MODE_MARKS = {'eventlet': 'Eventlet based concurrency mode is deprecated',
 READY_SECONDS = 90.0
 STOP_SECONDS = 30.0
 
+# The cell `nova-manage cell_v2 create_cell` maps the services' database as:
+# nova.conf has [api_database] connection, so nova-inflight probes by cell.
+CELL = 'cell1'
+
 
 # A Python that sees Nova and the checkout, and the folder of Nova's commands
 # (run with that Python, whatever their first line says).
@@ -243,7 +247,7 @@ class NovaCloud:
         for command in (['api_db', 'sync'],
                         ['cell_v2', 'map_cell0', '--database_connection',
                          'sqlite:///%s' % (self.path / 'nova_cell0.sqlite')],
-                        ['cell_v2', 'create_cell', '--name', 'cell1'],
+                        ['cell_v2', 'create_cell', '--name', CELL],
                         ['db', 'sync']):
             assert _run(manage + command, log), _tail(log)
 

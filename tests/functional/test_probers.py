@@ -132,6 +132,8 @@ def prober_conf(tmp_path, name, broker_url, exchange, db_url, statsd_port,
         '[statsd]\nport = %d\nprefix = %s\n'
         '[inflight]\ncycle_seconds = %s\nprobe_interval = 0.1\nsleep = 0.05\n'
         'probe_timeout = 2\nrefresh_interval = 2\nstatus_file =\n'
+        # The services' kind is known: no call to learn it, on every move.
+        'probe_methods = compute:inflight\n'
         '[coordination]\nbackend_url = redis://127.0.0.1:%d?timeout=%d\n'
         'check_interval = %s\n'
         % (broker_url, exchange, name, exchange[-12:], db_url, statsd_port,

@@ -44,7 +44,8 @@ def test_unmodified_nova_is_quiet_and_probed_by_round_trip(
     conf.write_text(INFLIGHT_CONF % statsd.port)
     daemon = processes.daemon(str(cloud.conf), str(conf))
     started = time.monotonic()
-    names = {s: 'inflight.' + metrics.service_name(*s) for s in services}
+    names = {s: 'inflight.' + metrics.service_name(*s, real_nova.CELL)
+             for s in services}
     statsd.wait_for(lambda m: all(
         len(statsd.values(name + '.ping_round_trip')) >= COUNT
         for name in names.values()), timeout=60)
@@ -108,7 +109,8 @@ def test_nova_with_the_readme_step_gives_the_full_breakdown_quietly(
     conf = tmp_path / 'inflight.conf'
     conf.write_text(INFLIGHT_CONF % statsd.port)
     daemon = processes.daemon(str(cloud.conf), str(conf))
-    names = {s: 'inflight.' + metrics.service_name(*s) for s in services}
+    names = {s: 'inflight.' + metrics.service_name(*s, real_nova.CELL)
+             for s in services}
     statsd.wait_for(lambda m: all(
         len(statsd.values(name + '.in_service')) >= COUNT
         for name in names.values()), timeout=60)

@@ -9,7 +9,7 @@ import time
 
 from harness import add_row, daemon_conf, received_from, stop_daemon
 
-SOAK_SECONDS = float(os.environ.get('INFLIGHT_SOAK_SECONDS', 90))
+SOAK_SECONDS = float(os.environ.get('INFLIGHT_SOAK_SECONDS', 45))
 
 
 def worker_of(daemon):
