@@ -29,6 +29,14 @@ def _default(name):
     return next(o.default for o in opts.inflight_opts if o.name == name)
 
 
+def schedule_settings(measured):
+    """(cycle_seconds, max_in_flight, sleep, round_trip, probe_interval):
+    the daemon's defaults, and the round trip `measured` in benchmark 2."""
+    return (_default('cycle_seconds'), _default('max_in_flight'),
+            _default('sleep'), measured.get('probe_round_trip_s', 0.002),
+            _default('probe_interval'))
+
+
 def simulate(services, cycle_seconds, max_in_flight, sleep, round_trip,
              probe_interval, members=None, on_send=None):
     """check_inflight's ticks, on a fake clock, until all were probed:
@@ -90,11 +98,8 @@ def simulate(services, cycle_seconds, max_in_flight, sleep, round_trip,
 def run(measured=None, sizes=SIZES, log=print):
     """The coverage table; `measured` holds figures from benchmarks 1-2."""
     measured = measured or {}
-    cycle_seconds = _default('cycle_seconds')
-    max_in_flight = _default('max_in_flight')
-    sleep = _default('sleep')
-    probe_interval = _default('probe_interval')
-    round_trip = measured.get('probe_round_trip_s', 0.002)
+    (cycle_seconds, max_in_flight, sleep, round_trip,
+     probe_interval) = schedule_settings(measured)
     echoes_per_s = measured.get('echoes_per_s')
     prober_cpu_us = measured.get('prober_cpu_us_per_probe')
     rows = []

@@ -410,15 +410,10 @@ def run(total, cells, measured, workdir, log=print, probers=PROBERS):
     """Benchmark 7; `measured` holds figures from benchmarks 1, 2 and 6;
     `workdir`: for the Redis of its own."""
     measured = measured or {}
-    cycle_seconds = _default('cycle_seconds')
-    max_in_flight = _default('max_in_flight')
-    sleep = _default('sleep')
-    probe_interval = _default('probe_interval')
-    round_trip = measured.get('probe_round_trip_s', 0.002)
+    settings = bench_coverage.schedule_settings(measured)
+    cycle_seconds, max_in_flight, sleep, round_trip, _ = settings
     cpu_us = measured.get('prober_cpu_us_per_probe')
     echoes_per_s = measured.get('echoes_per_s')
-    settings = (cycle_seconds, max_in_flight, sleep, round_trip,
-                probe_interval)
 
     started = time.perf_counter()
     services = make_services(total, cells)
