@@ -236,7 +236,8 @@ def test_probers_share_every_service_once_per_cycle(
     kill_9(procs['p3'])
     killed = time.monotonic()
     seen_gone = probes.until(sharing(('p1', 'p2'), 2), 4 * MEMBER_TIMEOUT)
-    probes.until(lambda: settled(('p1', 'p2'), killed), 4 * CYCLE)
+    probes.until(lambda: settled(('p1', 'p2'), killed + seen_gone),
+                 4 * CYCLE)
     moved = count(services, probes, killed, killed + seen_gone + CYCLE)
     start = time.monotonic()
     probes.receive_for(STEADY * CYCLE)
