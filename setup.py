@@ -27,7 +27,8 @@ setuptools.setup(
         'redis>=5.0',
     ],
     extras_require={
-        'test': ['pytest>=8', 'pytest-timeout>=2.3', 'hypothesis>=6.100'],
+        'test': ['pytest>=8', 'pytest-timeout>=2.3', 'pytest-xdist>=3.5',
+                 'hypothesis>=6.100'],
     },
     entry_points={
         'console_scripts': [

@@ -1,6 +1,8 @@
 """Fixtures for the real servers the tests talk to (see servers.py)."""
 
 import os
+import shutil
+import tempfile
 import uuid
 import warnings
 
@@ -11,10 +13,48 @@ import pytest
 # fixes the backend on import, so choose it before any test imports it.
 import inflight.cmd  # noqa: F401
 import servers
+import turns
 
 
 RABBITMQCTL = servers.Rabbitmqctl()
 _vhosts_made = []
+_TURNS_FOLDER = pytest.StashKey[str]()
+_TURNS = pytest.StashKey[turns.Turns]()
+
+
+def pytest_configure(config):
+    """The run's controller makes the folder of the tests' turns (see
+    turns.py); each worker of a parallel run opens it."""
+    folder = turns.folder_for_workers(config)
+    if folder is not None:
+        config.stash[_TURNS] = turns.Turns(folder)
+    elif not hasattr(config, 'workerinput'):
+        config.stash[_TURNS_FOLDER] = tempfile.mkdtemp(
+            prefix='inflight-turns-')
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """(pytest-xdist, on the controller) Hand a worker the turns' folder."""
+    node.workerinput['inflight_turns'] = node.config.stash[_TURNS_FOLDER]
+
+
+def pytest_unconfigure(config):
+    if _TURNS in config.stash:
+        config.stash[_TURNS].close()
+    if _TURNS_FOLDER in config.stash:
+        shutil.rmtree(config.stash[_TURNS_FOLDER], ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """In a parallel run, each test in its turn: set-up, test and
+    tear-down alone if it is marked `alone`, beside other tests if not."""
+    if _TURNS not in item.config.stash:
+        return (yield)
+    alone = item.get_closest_marker('alone') is not None
+    with item.config.stash[_TURNS].turn(alone):
+        return (yield)
 
 
 @pytest.fixture(scope='session', autouse=True)

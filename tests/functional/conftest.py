@@ -38,8 +38,15 @@ def nova_venv(tmp_path_factory):
                                   tmp_path_factory.mktemp('nova') / 'venv')
 
 
+@pytest.fixture(scope='session')
+def nova_databases(nova_venv, tmp_path_factory):
+    """Nova's databases, made once for the clouds to copy."""
+    return real_nova.database_template(
+        nova_venv, tmp_path_factory.mktemp('nova-databases'))
+
+
 @pytest.fixture
-def nova_cloud(nova_venv, tmp_path):
+def nova_cloud(nova_venv, nova_databases, tmp_path):
     """Starts a NovaCloud(mode, extra_conf); stops it at the test's end."""
     servers.require('RabbitMQ', servers.BROKER, 'INFLIGHT_REQUIRE_BROKER',
                     'INFLIGHT_REQUIRE_NOVA')
@@ -48,7 +55,8 @@ def nova_cloud(nova_venv, tmp_path):
     def start(mode, extra_conf=''):
         path = tmp_path / ('nova-%d-%s' % (len(clouds) + 1, mode))
         path.mkdir()
-        cloud = real_nova.NovaCloud(nova_venv, path, mode, extra_conf)
+        cloud = real_nova.NovaCloud(nova_venv, nova_databases, path, mode,
+                                    extra_conf)
         clouds.append(cloud)
         try:
             cloud.start()

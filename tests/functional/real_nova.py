@@ -7,8 +7,10 @@ the checkout, built once per Python and requirement list and reused
 the checkout under test installed (`session_venv`), so that sessions of
 different checkouts share the big one without touching it. Each `NovaCloud`
 has its own RabbitMQ virtual host (deleted at its end, with every queue and
-exchange Nova made), SQLite databases made by `nova-manage`, a Placement,
-and a log file per service.
+exchange Nova made), SQLite databases copied from the ones `nova-manage`
+made once a session (`database_template`), a Placement, and a log file per
+service. Its services send a heartbeat every REPORT_INTERVAL seconds rather
+than Nova's 10, so that waiting for one is short.
 """
 
 import collections
@@ -19,6 +21,7 @@ import os
 import pathlib
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,7 +44,12 @@ HERE = pathlib.Path(__file__).resolve().parent
 MODE_MARKS = {'eventlet': 'Eventlet based concurrency mode is deprecated',
               'threading': 'oslo_service.backend._threading.service'}
 READY_SECONDS = 90.0
-STOP_SECONDS = 30.0
+# Once their logs are read, the services are stopped with SIGTERM and, past
+# STOP_SECONDS, SIGKILL: each takes seconds to shut down gracefully, and
+# deleting the vhost clears what they leave on the broker.
+STOP_SECONDS = 2.0
+REPORT_INTERVAL = 2
+DATABASES = ('nova_api.sqlite', 'nova.sqlite', 'nova_cell0.sqlite')
 
 # The cell `nova-manage cell_v2 create_cell` maps the services' database as:
 # nova.conf has [api_database] connection, so nova-inflight probes by cell.
@@ -141,6 +149,29 @@ def session_venv(base, path):
     return Venv(str(path / 'bin' / 'python'), base / 'bin')
 
 
+def database_template(venv, path):
+    """Nova's databases made by `nova-manage` in `path`, as a deployment
+    makes them (the API database, cell0 and CELL mapped), for clouds to
+    copy: one set of migrations a session rather than one a cloud."""
+    path = pathlib.Path(path)
+    conf = path / 'nova-manage.conf'
+    conf.write_text(
+        '[DEFAULT]\ntransport_url = %stemplate\nstate_path = %s\n'
+        '[api_database]\nconnection = sqlite:///%s\n'
+        '[database]\nconnection = sqlite:///%s\n'
+        % (servers.BROKER_URL, path / 'state', path / 'nova_api.sqlite',
+           path / 'nova.sqlite'))
+    manage = [venv.python, venv.scripts / 'nova-manage', '--config-file', conf]
+    log = path / 'nova-manage.log'
+    for command in (['api_db', 'sync'],
+                    ['cell_v2', 'map_cell0', '--database_connection',
+                     'sqlite:///%s' % (path / 'nova_cell0.sqlite')],
+                    ['cell_v2', 'create_cell', '--name', CELL],
+                    ['db', 'sync']):
+        assert _run(manage + command, log), _tail(log)
+    return path
+
+
 def rabbitmqctl(*args):
     try:
         run = subprocess.run(['rabbitmqctl', '-q', *args],
@@ -155,10 +186,11 @@ class NovaCloud:
 
     `mode` is `eventlet` or `threading` (`[DEFAULT] concurrency_backend`);
     `extra_conf` is added to every service's configuration file; `venv`
-    is a Venv."""
+    is a Venv; `template` the folder of `database_template`."""
 
-    def __init__(self, venv, path, mode, extra_conf=''):
+    def __init__(self, venv, template, path, mode, extra_conf=''):
         self.venv = venv
+        self.template = pathlib.Path(template)
         self.path = pathlib.Path(path)
         self.mode = mode
         self.extra_conf = extra_conf
@@ -216,6 +248,7 @@ class NovaCloud:
             'transport_url = %(transport_url)s\n'
             'control_exchange = nova\n'
             'host = %(host)s\n'
+            'report_interval = %(report)d\n'
             'concurrency_backend = %(mode)s\n'
             'state_path = %(path)s/state\n'
             'compute_driver = fake.SmallFakeDriver\n'
@@ -230,7 +263,8 @@ class NovaCloud:
             'endpoint = http://127.0.0.1:%(port)d\n'
             'token = admin\n'
             % dict(transport_url=self.transport_url, host=self.host,
-                   mode=self.mode, path=self.path, port=placement_port))
+                   mode=self.mode, path=self.path, port=placement_port,
+                   report=REPORT_INTERVAL))
         # As deployed: the computes reach the databases through the
         # conductor only, and do not have their address.
         self.compute_conf.write_text(common + self.extra_conf)
@@ -241,15 +275,17 @@ class NovaCloud:
             % (self.path / 'nova_api.sqlite', self.db_url) + self.extra_conf)
 
     def _make_databases(self):
-        manage = [self.venv.python, self.venv.scripts / 'nova-manage',
-                  '--config-file', self.conf]
-        log = self.path / 'nova-manage.log'
-        for command in (['api_db', 'sync'],
-                        ['cell_v2', 'map_cell0', '--database_connection',
-                         'sqlite:///%s' % (self.path / 'nova_cell0.sqlite')],
-                        ['cell_v2', 'create_cell', '--name', CELL],
-                        ['db', 'sync']):
-            assert _run(manage + command, log), _tail(log)
+        """The template's databases, the cells mapped to this cloud's."""
+        for name in DATABASES:
+            shutil.copyfile(self.template / name, self.path / name)
+        with sqlite3.connect(self.path / 'nova_api.sqlite') as api:
+            api.execute('UPDATE cell_mappings SET database_connection = ? '
+                        "WHERE name = 'cell0'",
+                        ('sqlite:///%s' % (self.path / 'nova_cell0.sqlite'),))
+            api.execute('UPDATE cell_mappings SET transport_url = ?, '
+                        'database_connection = ? WHERE name = ?',
+                        (self.transport_url, self.db_url, CELL))
+        api.close()
 
     def _start(self, name, conf):
         self._spawn(name, [str(self.venv.scripts / ('nova-' + name)),
@@ -341,9 +377,10 @@ class NovaCloud:
             for proc in procs:
                 if proc.poll() is None:
                     proc.terminate()
+            deadline = time.monotonic() + STOP_SECONDS
             for proc in procs:
                 try:
-                    proc.wait(STOP_SECONDS)
+                    proc.wait(max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()

@@ -62,6 +62,11 @@ from inflight import prober
 from inflight import rpcapi
 from inflight.timings import PHASES
 
+
+# The legs are told apart by milliseconds: no other test may load the
+# machine meanwhile.
+pytestmark = pytest.mark.alone
+
 MODES = ('eventlet', 'threading')
 TOPIC = 'compute'
 SLEEP = 0.05      # seconds each probe asks the service to sleep

@@ -7,6 +7,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+
+# The benchmarks measure against a baseline of their own run.
+pytestmark = pytest.mark.alone
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 RUN = os.path.join(ROOT, 'benchmarks', 'run')

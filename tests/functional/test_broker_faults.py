@@ -11,6 +11,10 @@ import pytest
 
 from harness import BrokerProxy, daemon_conf, received_from, stop_daemon
 
+
+# It stops RabbitMQ, which the other tests use, and times the recovery.
+pytestmark = pytest.mark.alone
+
 RECOVERY = 90.0     # seconds, at most, for probing to resume
 SERVICE = 'compute.faulty_test'
 NAME = 'inflight.' + SERVICE

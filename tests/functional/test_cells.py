@@ -17,6 +17,10 @@ from inflight.cloud import cells
 from inflight.cloud import db
 import servers
 
+
+# How soon SIGTERM stops the daemon is timed.
+pytestmark = pytest.mark.alone
+
 CELL1 = 'c0ffee00-0000-4000-8000-000000000001'
 CELL2 = 'c0ffee00-0000-4000-8000-000000000002'
 SUPER = 'inflight.cell0.conductor.super_test'

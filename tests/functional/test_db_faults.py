@@ -12,6 +12,10 @@ from harness import TEARDOWN_SECONDS
 from inflight.cloud import db
 import servers
 
+
+# How soon SIGTERM stops the daemon is timed.
+pytestmark = pytest.mark.alone
+
 STEADY = 'inflight.compute.steady_test'
 
 

@@ -6,9 +6,15 @@ import re
 import signal
 import time
 
+import pytest
+
 from harness import TEARDOWN_SECONDS, add_row, daemon_conf, received_from
 from inflight.cloud import record
 from inflight import ring
+
+
+# How soon SIGTERM and SIGHUP are obeyed is timed.
+pytestmark = pytest.mark.alone
 
 
 STOPPED = re.compile(

@@ -12,6 +12,10 @@ from harness import add_row, daemon_conf, prober_service, received_from
 from harness import stop_daemon, SLEEP
 from inflight.timings import PHASES
 
+
+# Pacing, clock offsets and how soon signals are obeyed are timed.
+pytestmark = pytest.mark.alone
+
 # Wall-clock readings on one machine: allow for their resolution.
 EPSILON_MS = 1.0
 

@@ -23,6 +23,7 @@ RUN_BY = {
     'bin/demo --duration 30': 'test_demo::test_a_demo_stopped_by_a_signal',
     'bin/run-tests': 'test_readme::test_run_tests',
     'bin/run-tests tests/unit -x': 'test_readme::test_run_tests',
+    'bin/run-tests -n 0': 'test_readme::test_run_tests',
     'python3 -m venv /opt/inflight': 'test_readme::test_pip_install',
     '/opt/inflight/bin/pip install .': 'test_readme::test_pip_install',
     '/openstack/venvs/nova/bin/pip install /path/to/inflight':
@@ -188,7 +189,8 @@ def test_run_tests(tmp_path):
     """bin/run-tests hands its arguments to pytest (here, with
     --collect-only: the suite does not run itself)."""
     listed = {}
-    for line in ('bin/run-tests', 'bin/run-tests tests/unit -x'):
+    for line in ('bin/run-tests', 'bin/run-tests tests/unit -x',
+                 'bin/run-tests -n 0'):
         assert readme.shown(line) is None
         done = subprocess.run(
             readme.argv(line) + ['--collect-only', '-q', '-p',
@@ -198,7 +200,8 @@ def test_run_tests(tmp_path):
         listed[line] = {test.split('/')[1] for test in done.stdout.split()
                         if test.startswith('tests/')}
     assert listed == {'bin/run-tests': {'unit', 'functional'},
-                      'bin/run-tests tests/unit -x': {'unit'}}
+                      'bin/run-tests tests/unit -x': {'unit'},
+                      'bin/run-tests -n 0': {'unit', 'functional'}}
 
 
 def test_pip_install(tmp_path):

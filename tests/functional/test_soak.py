@@ -7,7 +7,13 @@ import signal
 import threading
 import time
 
+import pytest
+
 from harness import add_row, daemon_conf, received_from, stop_daemon
+
+
+# A flapping service is told from a deaf one by time.
+pytestmark = pytest.mark.alone
 
 SOAK_SECONDS = float(os.environ.get('INFLIGHT_SOAK_SECONDS', 45))
 
