@@ -356,8 +356,8 @@ def at_probers(services, probers, cells, settings, cpu_us_per_probe,
     del shares
     gc.collect()
     cell_rate = {}
-    # The probers started together: each walks its share in key order, so
-    # cell by cell.
+    # The probers started together: each walks its share in ring order (a
+    # hash of the key), the cells mixed.
     sent = collections.Counter()
     for row in rows:
         for cell, rate in row.pop('per_cell').items():
