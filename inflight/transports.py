@@ -54,17 +54,41 @@ class CellBroker:
         self.masked = broker.masked(conf, url)
         self.up = True            # until a check says otherwise
         self._stopping = stopping
-        self._server = oslo_messaging.get_rpc_server(
-            self.transport,
-            oslo_messaging.Target(topic=rpcapi.TOPIC, server=conf.host),
-            endpoints)
+        self._endpoints = endpoints
+        self._lock = threading.Lock()
+        self._server = None       # the results server, once made
         self._threads = [
-            threading.Thread(target=self._server.start, daemon=True,
+            threading.Thread(target=self._serve, daemon=True,
                              name='inflight-cell-server'),
             threading.Thread(target=self._watch, daemon=True,
                              name='inflight-cell-broker')]
         for thread in self._threads:
             thread.start()
+
+    def _serve(self):
+        """Serve the results on this broker. A start it refuses (the login,
+        say: the check says why) is tried again, on a new server, at each
+        check, until it starts or the daemon stops."""
+        while True:
+            server = oslo_messaging.get_rpc_server(
+                self.transport,
+                oslo_messaging.Target(topic=rpcapi.TOPIC,
+                                      server=self.conf.host),
+                self._endpoints)
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._server = server
+            try:
+                server.start()
+                return
+            except Exception as e:  # noqa: BLE001 - the check says why
+                LOG.debug('The results server on the broker of cell %s did '
+                          'not start: %s', self.name, e)
+            with self._lock:
+                self._server = None
+            if self._stopping.wait(CHECK_EVERY):
+                return
 
     def _watch(self):
         """Check the broker now and then; say when it goes and comes back."""
@@ -90,8 +114,15 @@ class CellBroker:
 
     def close(self):
         """Stop the server and let go of the broker (maybe blocking)."""
-        self._server.stop()
-        self._server.wait()
+        with self._lock:
+            server = self._server
+        if server is not None:
+            try:
+                server.stop()
+                server.wait()
+            except Exception as e:  # noqa: BLE001 - a start that failed
+                LOG.debug('The results server on the broker of cell %s did '
+                          'not stop: %s', self.name, e)
         self.transport.cleanup()
 
 

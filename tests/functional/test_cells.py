@@ -183,3 +183,45 @@ def test_every_cell_is_probed_on_its_own_broker(
         print('\ncells: %.0fs; ' % (time.monotonic() - began) + '; '.join(
             '%s %.1f probes/s, round trip %.1f ms' % (name, rate, trip)
             for name, (rate, trip) in figures.items()))
+
+
+def test_a_cell_broker_refusing_the_login_is_served_once_it_takes_it(
+        cell_vhosts, processes, broker_url, exchange, statsd, tmp_path):
+    """Its results server is started again at each check, until the
+    broker takes the login: one warning, one line when it answers, and no
+    traceback."""
+    (vhost1_url, _), vhost_names, rabbitmqctl = cell_vhosts
+    user, password = 'inflight-test-%s' % uuid.uuid4().hex[:8], \
+        uuid.uuid4().hex
+    cell_url = vhost1_url.replace('guest:guest@',
+                                  '%s:%s@' % (user, password), 1)
+    api_url = 'sqlite:///%s' % (tmp_path / 'api.sqlite')
+    cell_db = 'sqlite:///%s' % (tmp_path / 'cell1.sqlite')
+    api = db.create_engine(api_url, read_only=False)
+    cells.sync(api)
+    db.sync(db.create_engine(cell_db, read_only=False))
+    cells.add_cell(api, CELL1, 'cell1', cell_db, cell_url)
+    api.dispose()
+    processes.service('threading', vhost1_url, exchange, 'compute',
+                      'cmp1.test', cell_db)
+    conf = daemon_conf(tmp_path, broker_url, exchange, cell_db, statsd.port,
+                       sleep=0.05, probe_timeout=2.0,
+                       register_service='false')
+    with open(conf, 'a') as f:
+        f.write('[api_database]\nconnection = %s\n' % api_url)
+    processes.daemon(conf)
+    masked = cell_url.replace(password, '***')
+    processes.wait_for_log(statsd, 'The broker of cell cell1 at %s does not '
+                           'answer' % masked)
+    rabbitmqctl.run('add_user', user, password)
+    try:
+        rabbitmqctl.run('set_permissions', '-p', vhost_names[0], user,
+                        '.*', '.*', '.*')
+        statsd.wait_for(lambda m: _count(statsd, CMP1 + '.received') >= 3)
+    finally:
+        rabbitmqctl.run('delete_user', user)
+    log = processes.log()
+    assert log.count('does not answer') == 1, log[-3000:]
+    assert log.count('The broker of cell cell1 at %s answers again'
+                     % masked) == 1
+    assert 'Traceback' not in log and password not in log, log[-3000:]
