@@ -27,6 +27,11 @@ class ProbeBook:
     def __len__(self):
         return len(self._out)
 
+    def keys_out(self):
+        """The keys of the services with a probe out."""
+        with self._lock:
+            return {out.service.key for out in self._out.values()}
+
     def open(self, probe_id, out):
         """A probe just sent."""
         with self._lock:

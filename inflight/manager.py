@@ -63,6 +63,7 @@ class InflightManager:
         self.place = place    # a handover.SharedSlot: the ring's place
         self._list_services = list_services
         self._db_failures = 0     # reads in a row that failed
+        self._leaving = {}        # key -> service left, with a probe out
         self._cycles_logged = 0
         self.pacer = None
         if conf.inflight.cycle_seconds:
@@ -175,8 +176,8 @@ class InflightManager:
             if first:
                 self._take_place()
             changed = len(self.ring) != before
-        for forget in self._forget if left else ():
-            forget(left)
+        if left:
+            self._leave(left)
         if not changed:
             return
         LOG.info('Probing %s', logs.plural(len(self.ring), 'enabled service'))
@@ -184,6 +185,36 @@ class InflightManager:
             self.pacer.check(len(self.ring), self.conf.inflight.sleep)
             self.spacing['check_inflight'] = self.pacer.spacing(
                 len(self.ring), self.conf.inflight.probe_interval)
+
+    def _leave(self, left):
+        """Forget the services that left this prober; those with a probe
+        out once it has ended (check_inflight sees to it), so that its end
+        does not learn them again."""
+        out = self.prober.out_for(left)
+        with self._lock:
+            self._leaving.update((s.key, s) for s in out)
+        keys = {s.key for s in out}
+        self._tell_forget([s for s in left if s.key not in keys])
+
+    def _forget_ended(self):
+        """Forget the services left whose probes out have all ended, and
+        that have not come back meanwhile."""
+        with self._lock:
+            if not self._leaving:
+                return
+            leaving = list(self._leaving.values())
+        still = {s.key for s in self.prober.out_for(leaving)}
+        ended = [s for s in leaving if s.key not in still]
+        with self._lock:
+            for service in ended:
+                self._leaving.pop(service.key, None)
+        self._tell_forget([s for s in ended
+                           if self.ring.newest_row(s.key)[0] is None])
+
+    def _tell_forget(self, services):
+        if services:
+            for forget in self._forget:
+                forget(services)
 
     def check_partition(self, context):
         """See whether probers joined or left, in a thread of its own so
@@ -233,6 +264,7 @@ class InflightManager:
     def check_inflight(self, context):
         """Deal with overdue probes, then probe the next services due."""
         self.prober.expire()
+        self._forget_ended()
         if self.ring.cycles != self._cycles_logged:
             self._cycles_logged = self.ring.cycles
             LOG.info('Cycle %d over %s: %s out; so far %s',

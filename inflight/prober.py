@@ -165,6 +165,11 @@ class Prober:
         for listener in self._on_outcome:
             listener(out.service, kind, breakdown, state)
 
+    def out_for(self, services):
+        """Those of `services` with a probe out."""
+        keys = self.book.keys_out()
+        return [s for s in services if s.key in keys]
+
     def forget(self, services):
         """Forget what was learnt of `services` (they left this prober);
         their probes out still end as usual."""

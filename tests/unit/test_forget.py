@@ -262,3 +262,67 @@ def test_the_status_rows_carry_the_cell(tmp_path):
     row, = json.loads(path.read_text())['rows']
     assert (row['cell'], row['topic'], row['host']) == (
         'cell1', 'compute', 'cmp1')
+
+
+class Answering:
+    """A BaseAPI whose casts are answered when the test says."""
+
+    def __init__(self):
+        self.probes = []
+
+    def inflight(self, ctxt, host, probe):
+        self.probes.append(probe)
+
+
+def test_a_probe_out_as_its_service_moves_ends_without_learning_it_again():
+    """Forgotten once its probe out has ended, not before: that end would
+    otherwise learn it again, and keep a series of a service that another
+    prober now probes."""
+    table = [CMP1, CMP2]
+    mine = {'cmp1', 'cmp2'}
+    m, p, watch, recorded, exporter, status_file, clock = wired(
+        table, share=lambda services: [s for s in services
+                                       if s.host in mine])
+    api = Answering()
+    p._api_for = lambda service: api
+    m.refresh_services(None)
+    for service in table:                    # known to answer inflight casts
+        p.methods.answered(service, 'inflight', p.methods.plan(service))
+    m.check_inflight(None)                   # both probed, both out
+    assert len(api.probes) == p.pending() == 2
+    mine.discard('cmp1')
+    m.reshare()
+    assert recorded.forgotten == []          # its probe is still out
+    for probe in api.probes:                 # the results come back
+        clock.now += 0.01
+        p.receive({'id': probe.id, 'host': 'cmp', 'received_at': clock.now,
+                   'replied_at': clock.now + 1.0, 'requested_sleep': 1.0,
+                   'slept': 1.0})
+    clock.now += 1.1
+    assert p.pending() == 0
+    m.check_inflight(None)
+    assert recorded.forgotten == [['cmp1']]
+    assert p.methods.plan(CMP1).kinds == probes.ORDER    # nothing learnt
+    assert 'cmp1' not in series_hosts(exporter)
+    assert {r['host'] for r in status_file.snapshot()['rows']} == {'cmp2'}
+
+
+def test_a_service_moving_back_before_its_probe_ended_is_kept():
+    table = [CMP1, CMP2]
+    mine = {'cmp1', 'cmp2'}
+    m, p, watch, recorded, *_, clock = wired(table, share=lambda services: [
+        s for s in services if s.host in mine])
+    p._api_for = lambda service: Answering()
+    m.refresh_services(None)
+    for service in table:
+        p.methods.answered(service, 'inflight', p.methods.plan(service))
+    m.check_inflight(None)
+    assert p.pending() == 2
+    mine.discard('cmp1')
+    m.reshare()
+    mine.add('cmp1')
+    m.reshare()
+    clock.now += 3.5                         # past sleep + timeout: lost
+    m.check_inflight(None)
+    assert recorded.forgotten == []
+    assert CMP1.key in {s.key for s in m.ring.services()}
