@@ -66,8 +66,11 @@ def url(connection):
 
 def create_engine(connection, read_only=True):
     """An engine on `connection`; a read-only one refuses every write."""
+    # TRADITIONAL: the mode oslo.db (and Nova) set on MySQL's sessions;
+    # without one, oslo.db warns of the server's own at each connect.
     engine = engines.create_engine(url(connection), max_retries=1,
-                                   retry_interval=0)
+                                   retry_interval=0,
+                                   mysql_sql_mode='TRADITIONAL')
     statement = _READ_ONLY.get(engine.dialect.name)
     if read_only and statement:
         @sa.event.listens_for(engine, 'connect')

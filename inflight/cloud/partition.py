@@ -153,7 +153,8 @@ class Partition:
             ring.add_node(member, weight)
         with self._lock:
             self.members, self._ring, self._mine = members, ring, {}
-        LOG.info('%d probers share the services: %s', len(members),
+        LOG.info('%s the services: %s', '1 prober probes' if len(members) == 1
+                 else '%d probers share' % len(members),
                  ', '.join(sorted(m.decode() for m in members)))
         return True
 

@@ -571,3 +571,20 @@ def test_urls_without_a_driver(tmp_path, kind, dialect):
             writer.dispose()
     finally:
         drop()
+
+
+def test_mariadb_sessions_take_a_strict_mode_and_say_nothing_of_it(caplog):
+    """oslo.db warns of a server's mode short of TRADITIONAL at each first
+    connect: inflight sets TRADITIONAL on its sessions, as Nova does."""
+    url, drop = servers.scratch_database('mariadb')
+    try:
+        for read_only in (False, True):
+            engine = db.create_engine(url, read_only=read_only)
+            with engine.connect() as conn:
+                mode = conn.execute(sa.text('SELECT @@SESSION.sql_mode')
+                                    ).scalar()
+            engine.dispose()
+            assert 'STRICT_ALL_TABLES' in mode.split(','), mode
+    finally:
+        drop()
+    assert 'SQL mode' not in caplog.text, caplog.text

@@ -265,3 +265,13 @@ def test_a_check_never_raises_what_a_backend_raises(error):
     p1 = partition.Partition(Failing(), b'p1', 'g')
     assert p1.check() is True and p1.check() is None
     assert p1.share(SERVICES) == SERVICES
+
+
+def test_the_membership_is_said_in_words_that_fit_the_count(probers, caplog):
+    caplog.set_level(logging.INFO)
+    p1, p2 = probers('p1', 'p2')
+    assert '2 probers share the services: p1, p2' in caplog.text
+    p2.leave()
+    assert p1.check() is True
+    assert '1 prober probes the services: p1' in caplog.text
+    assert '1 probers' not in caplog.text
