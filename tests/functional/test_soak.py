@@ -15,7 +15,7 @@ from harness import add_row, daemon_conf, received_from, stop_daemon
 # A flapping service is told from a deaf one by time.
 pytestmark = pytest.mark.alone
 
-SOAK_SECONDS = float(os.environ.get('INFLIGHT_SOAK_SECONDS', 45))
+SOAK_SECONDS = float(os.environ.get('INFLIGHT_SOAK_SECONDS', 30))
 
 
 def worker_of(daemon):
