@@ -58,7 +58,7 @@ PICTURES = ROOT / 'docs' / 'dashboard'
 # rolling window's look back (movingSum) stays in that archive too.
 LONG_RANGE = 'now-3d'
 PREFIX = 'inflight'
-RUN_SECONDS = 100
+RUN_SECONDS = 80
 MIN_POINTS = 4
 MAX_DATA_POINTS = 1000       # a panel's width in pixels, for $__interval
 DRAWN = ('timeseries', 'stat', 'graph')
