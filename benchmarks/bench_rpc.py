@@ -142,7 +142,7 @@ class Run:
         self.done = threading.Event()
         self.lock = threading.Lock()
         self.round_trips = []         # seconds, serial runs only
-        self.reported = []            # inflight's own round_trip, seconds
+        self.reported = []            # inflight's own Timings, serial only
         self.sent_at = None
 
     def back(self, reported=None):
@@ -152,8 +152,8 @@ class Run:
             self.last_at = now
             if self.sent_at is not None:
                 self.round_trips.append(now - self.sent_at)
-            if reported is not None:
-                self.reported.append(reported)
+                if reported is not None:
+                    self.reported.append(reported)
             if self.received >= self.target:
                 self.done.set()
         self.window.release()
@@ -320,7 +320,7 @@ class ProberSide:
             self.lost += 1      # fails the run it happened in
             self.back(None)
             return
-        self.back(timings.round_trip)
+        self.back(timings)
 
     def back(self, reported):
         run = self._run
@@ -400,8 +400,19 @@ class ProberSide:
         run.done.wait(timeout)
         self._run = None
         self._check_lost(kind, services)
+        # Where a probe's round trip goes, as inflight timed it: the
+        # service's part (in_service: taking the probe, handing it to a
+        # sleeper, the sleep of 0 s, making the result), the broker's
+        # (queue_total), and this side's (the round trip measured here less
+        # inflight's own: the hand-off to the cast thread before t0, the
+        # result's accounting after t3).
         return {'round_trips_ms': [rt * 1e3 for rt in run.round_trips],
-                'reported_ms': [r * 1e3 for r in run.reported]}
+                'reported_ms': [t.round_trip * 1e3 for t in run.reported],
+                'in_service_ms': [t.in_service * 1e3 for t in run.reported],
+                'queue_total_ms': [t.queue_total * 1e3
+                                   for t in run.reported],
+                'prober_side_ms': [(rt - t.round_trip) * 1e3 for rt, t in
+                                   zip(run.round_trips, run.reported)]}
 
 
 class RPCBench:
@@ -501,6 +512,9 @@ def merge_serial(parts):
            'count': len(ms)}
     if reported:
         out['reported_median_ms'] = statistics.median(reported)
+        for part in ('in_service', 'queue_total', 'prober_side'):
+            out['%s_median_ms' % part] = statistics.median(
+                v for p in parts for v in p['%s_ms' % part])
     return out
 
 
@@ -660,6 +674,13 @@ def summarise(reps, services, window, count, serial_count, mode, counts,
             'echo_p90_ms': med('echo_serial', 'p90_ms'),
             'inflight_reported_round_trip_median_ms':
                 med('probe_serial', 'reported_median_ms'),
+            # The probe's round trip in three parts (see serial()).
+            'probe_in_service_median_ms': med('probe_serial',
+                                              'in_service_median_ms'),
+            'probe_queue_total_median_ms': med('probe_serial',
+                                               'queue_total_median_ms'),
+            'probe_prober_side_median_ms': med('probe_serial',
+                                               'prober_side_median_ms'),
         },
         'setup': setup,
         'repeats': [{k: r[k] for k in ('probe_serial', 'echo_serial',
