@@ -142,7 +142,8 @@ class Run:
         self.done = threading.Event()
         self.lock = threading.Lock()
         self.round_trips = []         # seconds, serial runs only
-        self.reported = []            # inflight's own Timings, serial only
+        # (round trip measured here, inflight's own Timings), serial only
+        self.reported = []
         self.sent_at = None
 
     def back(self, reported=None):
@@ -153,7 +154,7 @@ class Run:
             if self.sent_at is not None:
                 self.round_trips.append(now - self.sent_at)
                 if reported is not None:
-                    self.reported.append(reported)
+                    self.reported.append((self.round_trips[-1], reported))
             if self.received >= self.target:
                 self.done.set()
         self.window.release()
@@ -406,13 +407,13 @@ class ProberSide:
         # (queue_total), and this side's (the round trip measured here less
         # inflight's own: the hand-off to the cast thread before t0, the
         # result's accounting after t3).
+        timed = [t for _, t in run.reported]
         return {'round_trips_ms': [rt * 1e3 for rt in run.round_trips],
-                'reported_ms': [t.round_trip * 1e3 for t in run.reported],
-                'in_service_ms': [t.in_service * 1e3 for t in run.reported],
-                'queue_total_ms': [t.queue_total * 1e3
-                                   for t in run.reported],
-                'prober_side_ms': [(rt - t.round_trip) * 1e3 for rt, t in
-                                   zip(run.round_trips, run.reported)]}
+                'reported_ms': [t.round_trip * 1e3 for t in timed],
+                'in_service_ms': [t.in_service * 1e3 for t in timed],
+                'queue_total_ms': [t.queue_total * 1e3 for t in timed],
+                'prober_side_ms': [(rt - t.round_trip) * 1e3
+                                   for rt, t in run.reported]}
 
 
 class RPCBench:
