@@ -1,8 +1,8 @@
 """Benchmark 7: 1,000,000 services in 100 cells, N probers, simulated.
 
 The services are split among N probers by tooz's consistent hash ring, as
-a partitioned group splits them (tooz.hashring.HashRing over the members,
-32 partitions a member, tooz's default; each service placed by
+the probers split them (tooz.hashring.HashRing over the members, with the
+points a member has in inflight.cloud.partition; each service placed by
 record.Key.__tooz_hash__()), timed: each prober hashes every service on
 every refresh. Each prober's share is then walked by the daemon's schedule
 on a fake clock (bench_coverage.simulate: the real ServiceRing and Pacer at
@@ -13,9 +13,10 @@ schedule reaches, the CPU that needs (probes/s x the CPU per probe this run
 measured, benchmark 1 or 6), the memory its ring holds (tracemalloc on one
 share, scaled by the share). Per cell: the broker's messages/s, 2 a probe
 (the probe and its result go through the cell's broker). Coordination: the
-Redis commands tooz's redis driver issues per heartbeat and per
-run_watchers(), counted by a Redis of this benchmark's own (`redis-server`
-on a free port, INFO commandstats), times how often each runs.
+Redis commands tooz's redis driver issues per heartbeat and per check of
+the group (Partition.check()), counted by a Redis of this benchmark's own
+(`redis-server` on a free port, INFO commandstats), times how often each
+runs.
 
 And the least N that probes every service once per cycle_seconds with each
 prober within one core and under max_in_flight.
@@ -65,7 +66,7 @@ def partitions():
 
 
 def check_interval():
-    """Seconds between two run_watchers(): [coordination] check_interval,
+    """Seconds between two checks of the group: [coordination] check_interval,
     else probe_interval; and where it came from."""
     for opt in getattr(opts, 'coordination_opts', ()):
         if opt.name == 'check_interval':
@@ -254,52 +255,57 @@ class OwnRedis:
 
 
 def coordination(redis_server, sizes):
-    """Redis commands per heartbeat and per run_watchers(), for each size
-    of the partitioned group in `sizes`; and the heartbeat's interval."""
+    """Redis commands per heartbeat and per check of the group (the
+    prober's Partition.check()), for each size of the group in `sizes`;
+    and the heartbeat's interval."""
     from tooz import coordination as tooz_coordination
+    from inflight.cloud import partition
     everyone = []
     out = {}
     try:
         for probers in sizes:
-            group = b'%s-%d' % (GROUP, probers)
+            group = '%s-%d' % (GROUP.decode(), probers)
             members = []
             for member in members_of(probers):
+                member_id = ('%s.%d' % (member, probers)).encode()
                 coordinator = tooz_coordination.get_coordinator(
-                    redis_server.url, ('%s.%d' % (member, probers)).encode())
-                coordinator.start(start_heart=False)
-                members.append(coordinator)
-                everyone.append(coordinator)
-                if len(members) == 1:
+                    redis_server.url, member_id)
+                if not members:
                     # Made first: join_group_create() waits 1 s to retry
                     # when the group is not there yet.
-                    coordinator.create_group(group).get()
-                coordinator.join_partitioned_group(
-                    group, partitions=partitions()[0])
-            for coordinator in members:     # every one sees every other
-                coordinator.run_watchers()
+                    coordinator.start()
+                    coordinator.create_group(group.encode()).get()
+                    coordinator.stop()
+                members.append(
+                    (coordinator, partition.Partition(
+                        coordinator, member_id, group)))
+                everyone.append(members[-1][1])
+                assert members[-1][1].check(), 'could not join the group'
+            for _, member in members:       # every one sees every other
+                member.check()
             redis_server.reset()
             started = time.perf_counter()
-            idle = [coordinator.heartbeat() for coordinator in members]
+            idle = [coordinator.heartbeat() for coordinator, _ in members]
             beat_s = (time.perf_counter() - started) / probers
             beat = redis_server.commands() / probers
             redis_server.reset()
             started = time.perf_counter()
-            for coordinator in members:
-                coordinator.run_watchers()
-            watch_s = (time.perf_counter() - started) / probers
-            watch = redis_server.commands() / probers
+            for _, member in members:
+                member.check()
+            check_s = (time.perf_counter() - started) / probers
+            check = redis_server.commands() / probers
             # tooz's heart beats again after half the idle time heartbeat()
             # returns.
             out[probers] = {
                 'commands_per_heartbeat': beat,
-                'commands_per_run_watchers': watch,
+                'commands_per_check': check,
                 'heartbeat_interval_s': min(idle) / 2.0,
                 'heartbeat_ms': beat_s * 1e3,
-                'run_watchers_ms': watch_s * 1e3}
+                'check_ms': check_s * 1e3}
     finally:
         # Side by side: each stop waits up to 1 s for tooz's executor.
-        stoppers = [threading.Thread(target=coordinator.stop)
-                    for coordinator in everyone]
+        stoppers = [threading.Thread(target=member.leave)
+                    for member in everyone]
         for stopper in stoppers:
             stopper.start()
         for stopper in stoppers:
@@ -368,7 +374,7 @@ def at_probers(services, probers, cells, settings, cpu_us_per_probe,
     cores = [row['cores'] for row in rows if row['cores'] is not None]
     per_prober_cmds = (
         coord['commands_per_heartbeat'] / coord['heartbeat_interval_s'] +
-        coord['commands_per_run_watchers'] / coord['run_watchers_interval_s'])
+        coord['commands_per_check'] / coord['check_interval_s'])
     out = {
         'probers': probers,
         'met': all(row['met'] for row in rows),
@@ -389,7 +395,7 @@ def at_probers(services, probers, cells, settings, cpu_us_per_probe,
         'cell_msgs_per_s_max': max(msgs),
         'cell_msgs_per_s_busiest_second': 2 * max(sent.values()),
         'redis_commands_per_heartbeat': coord['commands_per_heartbeat'],
-        'redis_commands_per_run_watchers': coord['commands_per_run_watchers'],
+        'redis_commands_per_check': coord['commands_per_check'],
         'redis_commands_per_s_per_prober': per_prober_cmds,
         'redis_commands_per_s_total': per_prober_cmds * probers,
         'cycle_goal_s': cycle_seconds,
@@ -443,7 +449,7 @@ def run(total, cells, measured, workdir, log=print, probers=PROBERS):
         # As at the nearest size counted, the larger if between.
         coord = dict(counted[min((c for c in counted if c >= n),
                                  default=max(counted))])
-        coord['run_watchers_interval_s'] = watch_interval
+        coord['check_interval_s'] = watch_interval
         coords[n] = coord
 
     table = [at_probers(services, n, cells, settings, cpu_us,
@@ -515,11 +521,11 @@ def run(total, cells, measured, workdir, log=print, probers=PROBERS):
             cycle_seconds,
             'redis_serial_pings_per_s': ping_per_s,
             'heartbeat_interval_s': coords[counts[0]]['heartbeat_interval_s'],
-            'run_watchers_interval_s': watch_interval,
-            'run_watchers_interval_from': watch_from,
+            'check_interval_s': watch_interval,
+            'check_interval_from': watch_from,
             'redis_counted_at': ', '.join(map(str, sorted(counted))),
             'heartbeat_ms': counted[max(counted)]['heartbeat_ms'],
-            'run_watchers_ms': counted[max(counted)]['run_watchers_ms'],
+            'check_ms': counted[max(counted)]['check_ms'],
         },
         'table': table,
         'repeats': 'deterministic simulation: run once (the hashing, '

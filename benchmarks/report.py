@@ -162,7 +162,7 @@ def _scale_table(bench):
               'busiest cell, the probers started together, is in the '
               'table). Redis commands: '
               '%s per heartbeat (every %g s, tooz\'s heart) and %s '
-              'per run_watchers() (every %g s), counted on a Redis of this '
+              'per check of the group (every %g s), counted on a Redis of this '
               'run\'s own.' % (
                   _num(f['services']), f['cycle_seconds'],
                   _num(f['max_in_flight']),
@@ -172,8 +172,8 @@ def _scale_table(bench):
                   _num(f['cell_msgs_per_s_needed_max']),
                   _num(bench['table'][0]['redis_commands_per_heartbeat']),
                   f['heartbeat_interval_s'],
-                  _num(bench['table'][0]['redis_commands_per_run_watchers']),
-                  f['run_watchers_interval_s'])]
+                  _num(bench['table'][0]['redis_commands_per_check']),
+                  f['check_interval_s'])]
     return lines
 
 

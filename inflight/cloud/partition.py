@@ -1,11 +1,15 @@
-"""Sharing the services among several probers: a tooz partitioned group.
+"""Sharing the services among several probers: a tooz group.
 
 Every prober joins the group `[coordination] group_name` under its own host
-name and probes the services tooz's hash ring gives it; all probers read the
-same table, so that every service has one prober. Membership changes are
-seen when `check()` runs (tooz's run_watchers): a prober that stops leaves
-the group at once, one that dies leaves it when its heartbeat key expires
-(the backend URL's `timeout`).
+name, with its weight, and probes the services a hash ring of the members
+gives it; all probers read the same table, so that every service has one
+prober. Membership changes are seen when `check()` runs, on a timer: it
+reads the group's members whole, each time. (tooz's partitioned group keeps
+a ring that follows join and leave events from run_watchers(), but it
+builds the ring from one read of the members and starts watching from
+another: a prober joining between the two is never on that ring.) A
+prober that stops leaves the group at once, one that dies leaves it when
+its heartbeat key expires (the backend URL's `timeout`).
 
 When the backend cannot be reached, each prober keeps the share it had and
 says so once; a prober that dies meanwhile is seen by nobody, so its share
@@ -54,7 +58,7 @@ class Partition:
         self._weight = weight
         self._lock = threading.Lock()
         self._started = False
-        self._partitioner = None      # tooz's: follows the members
+        self._joined = False
         self.members = {}             # member id -> weight, as shared now
         self._ring = None             # a hash ring of those members
         self._mine = {}               # Key -> whether it is ours, on _ring
@@ -94,11 +98,9 @@ class Partition:
         share stays as it was; said once), or True the first time when it
         never joined (every service is probed until it does)."""
         try:
-            if self._partitioner is None:
-                changed = self._join()
-            else:
-                self._coordinator.run_watchers()
-                changed = self._take(self._partitioner)
+            if not self._joined:
+                self._join()
+            changed = self._take(self._members_now())
         except Exception as e:  # noqa: BLE001 - each driver has its errors
             never_joined = self._ring is None and not self._failures
             self._failed(e)
@@ -111,7 +113,7 @@ class Partition:
         return changed
 
     def _join(self):
-        """Start the coordinator, join the group and take its members.
+        """Start the coordinator and join the group with this weight.
 
         The member id is the host's name, the same in a worker that
         replaces another (on SIGHUP) or a prober started again after it
@@ -119,33 +121,50 @@ class Partition:
         if not self._started:
             self._coordinator.start(start_heart=True)
             self._started = True
+        capabilities = {'weight': self._weight}   # as tooz's partitioner
         try:
-            partitioner = self._coordinator.join_partitioned_group(
-                self._group, weight=self._weight, partitions=PARTITIONS)
+            self._coordinator.join_group_create(self._group, capabilities)
         except coordination.MemberAlreadyExist:
             self._coordinator.leave_group(self._group).get()
-            partitioner = self._coordinator.join_partitioned_group(
-                self._group, weight=self._weight, partitions=PARTITIONS)
+            self._coordinator.join_group_create(self._group, capabilities)
+        self._joined = True
         LOG.info('Joined the coordination group %s as %s',
                  self._group.decode(), self.member_id.decode())
-        return self._take(partitioner)
 
-    def _take(self, partitioner):
-        """Use `partitioner`'s members from now on; True if they changed.
+    def _members_now(self):
+        """member id -> weight, of the group as the backend holds it now.
 
         Members without this prober mean the group was lost (a backend
         started again empty): it is joined again, the share kept till then.
         """
-        # Copied here, in the only thread that runs the watchers: share()
-        # goes on with a ring of its own while they change tooz's.
-        members = dict(partitioner.ring.nodes)
-        self._partitioner = partitioner
+        members = self._coordinator.get_members(self._group).get()
         if self.member_id not in members:
-            partitioner.stop()
-            self._partitioner = None
             LOG.info('The group %s lost this prober; joining it again',
                      self._group.decode())
-            return self._join()
+            self._joined = False
+            self._join()
+            members = self._coordinator.get_members(self._group).get()
+        weights = {}
+        for member in members:
+            weight = self.members.get(member)
+            if weight is None:
+                weight = self._weight_of(member)
+            if weight is not None:
+                weights[member] = weight
+        return weights
+
+    def _weight_of(self, member):
+        """`member`'s weight, None if it left while asked."""
+        try:
+            got = self._coordinator.get_member_capabilities(
+                self._group, member).get()
+        except coordination.MemberNotJoined:
+            return None
+        weight = got.get('weight', 1) if isinstance(got, dict) else 1
+        return weight if isinstance(weight, int) and weight > 0 else 1
+
+    def _take(self, members):
+        """Use `members` from now on; True if they changed."""
         if members == self.members:
             return False
         ring = hashring.HashRing([], partitions=PARTITIONS)
@@ -180,8 +199,9 @@ class Partition:
         if not self._started or self._failures:
             return
         try:
-            if self._partitioner is not None:
-                self._coordinator.leave_partitioned_group(self._partitioner)
+            if self._joined:
+                self._coordinator.leave_group(self._group).get()
+                self._joined = False
             self._coordinator.stop()
         except Exception as e:  # noqa: BLE001 - each driver has its errors
             LOG.info('Could not leave the coordination group; its members '

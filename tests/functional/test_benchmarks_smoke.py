@@ -55,7 +55,7 @@ def test_smoke_run_reports_every_benchmark(broker_url, tmp_path):
     for row in scale['table']:
         assert row['share_min'] <= row['share_max'], row
         assert row['redis_commands_per_heartbeat'] >= 1, row
-        assert row['redis_commands_per_run_watchers'] >= 1, row
+        assert row['redis_commands_per_check'] >= 1, row
     summary = (out / 'latest.md').read_text()
     assert summary.strip() in proc.stdout
     assert path.name in summary

@@ -191,6 +191,16 @@ def log_of(tmp_path, name):
     return (tmp_path / ('%s.log' % name)).read_text()
 
 
+def memberships(tmp_path):
+    """What each prober said of the group, for a failure's message."""
+    said = []
+    for path in sorted(tmp_path.glob('p*.log')):
+        said += ['%s: %s' % (path.stem, line.split(' [-] ', 1)[-1])
+                 for line in path.read_text().splitlines()
+                 if 'inflight.cloud.partition' in line]
+    return '\n'.join(said)
+
+
 def test_probers_share_every_service_once_per_cycle(
         processes, broker_url, exchange, services_db, statsd, tmp_path):
     began = time.monotonic()
@@ -209,13 +219,17 @@ def test_probers_share_every_service_once_per_cycle(
             [sys.executable, '-m', 'inflight.cmd.inflight',
              '--config-file', conf], '%s.log' % name)
 
-    def sharing(names, count):
-        """Each of `names` says, after now, that `count` probers share."""
+    def sharing(names, count, timeout):
+        """Wait until each of `names` says, after now, that `count` probers
+        share; the time it took."""
         said = '%d probers share the services' % count
         marks = {n: len(log_of(tmp_path, n)) if (
             tmp_path / ('%s.log' % n)).exists() else 0 for n in names}
-        return lambda: all(said in log_of(tmp_path, n)[marks[n]:]
-                           for n in names)
+        return probes.until(
+            lambda: all(said in log_of(tmp_path, n)[marks[n]:]
+                        for n in names),
+            timeout, lambda: ': %r not said by all of %s; they said:\n%s' % (
+                said, sorted(names), memberships(tmp_path)))
 
     def unsettled(names, since):
         """What keeps the shares from being settled since `since`: every
@@ -237,11 +251,12 @@ def test_probers_share_every_service_once_per_cycle(
 
     def settle(names, since, cycles):
         probes.until(lambda: not unsettled(names, since), cycles * CYCLE,
-                     lambda: ': %s' % unsettled(names, since))
+                     lambda: ': %s; the probers said:\n%s' % (
+                         unsettled(names, since), memberships(tmp_path)))
 
     phases.append(('services up', time.monotonic() - began))
     procs = {name: prober(name) for name in ('p1', 'p2', 'p3')}
-    probes.until(sharing(procs, 3), 60)
+    sharing(procs, 3, 60)
     up = time.monotonic()
     phases.append(('probers joined', up - began))
     settle(('p1', 'p2', 'p3'), up, 4)
@@ -254,7 +269,7 @@ def test_probers_share_every_service_once_per_cycle(
 
     kill_9(procs['p3'])
     killed = time.monotonic()
-    seen_gone = probes.until(sharing(('p1', 'p2'), 2), 4 * MEMBER_TIMEOUT)
+    seen_gone = sharing(('p1', 'p2'), 2, 4 * MEMBER_TIMEOUT)
     settle(('p1', 'p2'), killed + seen_gone, 4)
     moved = count(services, probes, killed, killed + seen_gone + CYCLE)
     start = time.monotonic()
@@ -264,7 +279,7 @@ def test_probers_share_every_service_once_per_cycle(
 
     procs['p4'] = prober('p4')
     started = time.monotonic()
-    joined = probes.until(sharing(('p1', 'p2', 'p4'), 3), 60)
+    joined = sharing(('p1', 'p2', 'p4'), 3, 60)
     settle(('p1', 'p2', 'p4'), started + joined, 4)
     start = time.monotonic()
     probes.receive_for(STEADY * CYCLE)
@@ -301,7 +316,8 @@ def test_probers_share_every_service_once_per_cycle(
     # Between the rebalances, every service probed, each by one prober.
     # (How evenly in time is the pacing's, on a loaded machine: printed.)
     for name, figure in figures.items():
-        assert figure['unprobed'] == figure['shared'] == 0, (name, figure)
+        assert figure['unprobed'] == figure['shared'] == 0, (
+            name, figure, memberships(tmp_path))
         assert figure['min'] >= 1, (name, figure)
     # The backend away: each keeps its share, and says so once.
     assert set(during) == set(before)

@@ -125,6 +125,46 @@ def test_a_member_left_behind_by_the_same_host_is_taken_over(url):
         again.leave()
 
 
+def test_a_prober_joining_while_another_joins_is_seen_by_it(url):
+    """p2 joins while p1 joins, between two reads of the members (tooz's
+    partitioned group reads them once for its ring and again to start
+    watching: p2 was on neither the ring nor any later join event). p1's
+    next check sees p2, and the two share."""
+    p1, p2 = prober(url, 'p1'), prober(url, 'p2')
+    coordinator = p1._coordinator
+    real = coordinator.get_members
+    reads = []
+
+    def get_members(group):
+        members = real(group).get()
+        reads.append(members)
+        if len(reads) == 1:
+            assert p2.check() is True       # p2 joins just after the read
+        return Done(members)
+    coordinator.get_members = get_members
+    try:
+        p1.check()
+        p1.check()
+        assert set(p1.members) == {b'p1', b'p2'}
+        p2.check()
+        shares = [keys(p.share(SERVICES)) for p in (p1, p2)]
+        assert shares[0] | shares[1] == keys(SERVICES)
+        assert not shares[0] & shares[1]
+    finally:
+        p1.leave()
+        p2.leave()
+
+
+class Done:
+    """A tooz result already there."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def get(self, timeout=None):
+        return self.value
+
+
 class Unreachable:
     """A coordinator whose backend answers only once told to."""
 
