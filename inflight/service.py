@@ -256,9 +256,14 @@ class InflightService(base.ServiceBase):
 
     def _close(self):
         """Leave the probers' group; stop the RPC server and let go of the
-        broker and the database."""
+        broker and the database. The group is left beside the rest: tooz
+        takes a second to stop its client once the group is left (its
+        executor's threads), as long as the RPC server takes to stop."""
+        leaving = None
         if self._partition is not None:
-            self._partition.leave()
+            leaving = threading.Thread(target=self._partition.leave,
+                                       daemon=True, name='inflight-leave')
+            leaving.start()
         self._server.stop()
         self._server.wait()
         self._table.close()
@@ -267,6 +272,8 @@ class InflightService(base.ServiceBase):
             self._transports.close(CLOSE_RESERVE)
         if self._own_transport:
             self.transport.cleanup()
+        if leaving is not None:
+            leaving.join()
 
     def wait(self):
         self._stopped.wait()
