@@ -24,14 +24,6 @@ from inflight import timings
 
 LOG = logging.getLogger(__name__)
 
-# Threads sending probes that do not wait for a reply (casts). A cast takes
-# a fraction of a millisecond unless the broker stalls, and then every probe
-# ends at its deadline anyway. One, sending them in turn: casts from several
-# threads at once only take the interpreter lock from one another (a cast
-# from one of four switched threads about 14 times, from the only one 2).
-CAST_THREADS = 1
-
-
 class Prober:
     """Probes services through `api_for(service)` and reports to `metrics`.
 
@@ -58,19 +50,22 @@ class Prober:
         self._clock = clock
         self._monotonic = monotonic
         self._lock = threading.Lock()
-        # Sends that wait (calls) apart from those that do not: services
-        # that answer nothing hold a call up to the deadline, and must not
-        # hold up the others' probes.
-        self._casts = executor or futures.ThreadPoolExecutor(
-            CAST_THREADS, thread_name_prefix='inflight-cast')
+        # Sends that wait (calls) go to threads of their own: services that
+        # answer nothing hold a call up to the deadline, and must not hold
+        # up the others' probes. A cast goes from the thread that sends the
+        # probe (the tick): it takes a fraction of a millisecond, and
+        # handing it to another thread cost more than the cast. A broker
+        # that stalls holds it at most for oslo.messaging's socket timeout
+        # on a publish ([oslo_messaging_rabbit] heartbeat_timeout_threshold),
+        # and the probes out meanwhile are counted lost when it returns.
         self._calls = executor or futures.ThreadPoolExecutor(
             max_calls, thread_name_prefix='inflight-call')
         self._stopping = False
         self.counts = collections.Counter()
 
-    def _count(self, **counts):
+    def _count(self, outcome, count=1):
         with self._lock:
-            self.counts.update(counts)
+            self.counts[outcome] += count
 
     def pending(self):
         """How many probes are out, neither received nor lost."""
@@ -79,7 +74,7 @@ class Prober:
     def send(self, services):
         """Send one probe to each service, by the plan made for it."""
         services = list(services)
-        self._count(sent=len(services))
+        self._count('sent', len(services))
         self._metrics.sent(services)
         for service in services:
             plan = self.methods.plan(service)
@@ -92,19 +87,24 @@ class Prober:
             self._submit(probe)
 
     def _submit(self, probe):
-        """Hand the probe's send, at the kind it is at, to a pool thread."""
+        """Send the probe at the kind it is at: a call in a pool thread, a
+        cast from this thread."""
         out = self.book.get(probe.id)
         if out is None:
             return
-        pool = self._calls if out.kinds[out.step].waits else self._casts
-        try:
-            pool.submit(self._run, probe)
-        except RuntimeError:          # the pool is shut down: stopping
+        if self._stopping:
             self._end_lost(probe.id)
+        elif not out.kinds[out.step].waits:
+            self._run(probe)
+        else:
+            try:
+                self._calls.submit(self._run, probe)
+            except RuntimeError:      # the pool is shut down: stopping
+                self._end_lost(probe.id)
 
     def _run(self, probe):
-        """Send the probe as the kind it is at (in a pool thread)."""
-        # t0 is when it leaves, not when it was queued for the pool.
+        """Send the probe as the kind it is at."""
+        # t0 is when it leaves, not when it was queued for a call thread.
         out = self.book.update(probe.id, sent_at=self._clock())
         if out is None:
             return                    # over before it could start
@@ -148,7 +148,7 @@ class Prober:
 
     def _lose(self, out):
         self.methods.missed(out.service, out.plan)
-        self._count(lost=1)
+        self._count('lost')
         self._metrics.lost([out.service])
         LOG.debug('Probe to %s lost', out.service)
         for listener in self._on_outcome:
@@ -158,7 +158,7 @@ class Prober:
         kind = out.kinds[out.step].name
         if self.methods.answered(out.service, kind, out.plan):
             self._metrics.method(out.service, kind, probes.ORDER)
-        self._count(received=1)
+        self._count('received')
         self._metrics.received(out.service, kind, breakdown, clock_offset,
                                state)
         LOG.debug('%s probe of %s: %s', kind, out.service, breakdown)
@@ -184,16 +184,16 @@ class Prober:
         except probe_msg.MalformedMessage as e:
             malformed = e
         if malformed is not None:
-            self._count(rejected=1)
+            self._count('rejected')
             LOG.warning('Dropped a malformed inflight result: %s', malformed)
             return None
         out, why = self.book.close_for_result(result.id)
         if why == 'late':
-            self._count(late=1)
+            self._count('late')
             self._metrics.late([out.service])
             return None
         if why is not None:
-            self._count(rejected=1)
+            self._count('rejected')
             LOG.warning('Dropped a result for %s probe %s from %s', why,
                         result.id, result.host)
             return None
@@ -225,8 +225,7 @@ class Prober:
         self._stopping = True
         expired = self._expire(everything=True)
         # Calls still running are counted already; do not wait for them.
-        for pool in (self._casts, self._calls):
-            pool.shutdown(wait=False, cancel_futures=True)
+        self._calls.shutdown(wait=False, cancel_futures=True)
         return expired
 
     def _expire(self, everything):

@@ -349,3 +349,41 @@ def test_calls_that_hang_do_not_hold_up_casts():
     finally:
         api.release.set()
         p.abandon()
+
+
+class ThreadNoting(FakeAPI):
+    """Notes the thread each cast goes from."""
+
+    def __init__(self):
+        super().__init__()
+        self.threads = []
+
+    def inflight(self, ctxt, host, probe):
+        super().inflight(ctxt, host, probe)
+        self.threads.append(threading.current_thread())
+
+
+def test_a_cast_goes_from_the_thread_that_sends_the_probe():
+    """Handing each cast to a thread of its own cost more than the cast:
+    a context switch or two per probe, and 0.1 ms on its round trip."""
+    api = ThreadNoting()
+    p = prober.Prober(lambda service: api, metrics.NullMetrics(), 'prober1',
+                      sleep=1.0, timeout=2.0,
+                      method_book=methods.MethodBook({'compute': 'inflight'}))
+    try:
+        p.send([CMP1, CMP2])
+        assert api.threads == [threading.current_thread()] * 2
+        assert p.pending() == 2
+    finally:
+        p.abandon()
+
+
+def test_no_cast_goes_once_stopping():
+    api = ThreadNoting()
+    p = prober.Prober(lambda service: api, metrics.NullMetrics(), 'prober1',
+                      sleep=1.0, timeout=2.0,
+                      method_book=methods.MethodBook({'compute': 'inflight'}))
+    p.abandon()
+    p.send([CMP1])
+    assert api.threads == []
+    assert p.counts == collections.Counter(sent=1, lost=1)
