@@ -47,6 +47,7 @@ import oslo_messaging  # noqa: E402
 from inflight import mixin  # noqa: E402
 from inflight import probe as probe_msg  # noqa: E402
 from inflight import rpcapi  # noqa: E402
+from inflight import sleepers  # noqa: E402
 
 # The echo travels in a namespace of its own, beside inflight's.
 NAMESPACE = 'bench'
@@ -126,7 +127,7 @@ def main():
     reader = threading.Thread(target=_read_commands, args=(stop,),
                               daemon=True)
     reader.start()
-    print('READY', mixin.concurrency()[0], flush=True)
+    print('READY', sleepers.concurrency()[0], flush=True)
     stop.wait()
     # The parent deletes this run's queues and exchange; a graceful stop of
     # a RabbitMQ listener takes seconds and would only slow the run down.

@@ -5,9 +5,7 @@ thing as an endpoint object to append to an RPC server's endpoints.
 """
 
 import collections
-from concurrent import futures
 import logging
-import sys
 import threading
 import time
 
@@ -16,23 +14,10 @@ import oslo_messaging
 
 from inflight import probe as probe_msg
 from inflight import rpcapi
+from inflight import sleepers as sleeping
 from inflight import state as service_state
 
 LOG = logging.getLogger(__name__)
-
-
-def concurrency(threads=100):
-    """How this process runs work apart: ('eventlet'|'threading', spawn, sleep).
-
-    On threads, a pool of up to `threads` sleepers, started as needed and
-    reused: starting a thread per probe costs more than the probe.
-    """
-    eventlet = sys.modules.get('eventlet')  # never imported: never patched
-    if eventlet and eventlet.patcher.is_monkey_patched('thread'):
-        return 'eventlet', eventlet.spawn_n, eventlet.sleep
-    pool = futures.ThreadPoolExecutor(threads,
-                                      thread_name_prefix='inflight-sleeper')
-    return 'threading', pool.submit, time.sleep
 
 
 class InflightEndpoint:
@@ -42,12 +27,13 @@ class InflightEndpoint:
                                    version=rpcapi.BaseAPI.BASE_RPC_API_VERSION)
 
     def __init__(self, host, transport=None, max_sleep=5.0, max_sleeping=100,
-                 clock=time.time, sleep=None):
+                 clock=time.time, later=None):
         self.host = host
         self.max_sleep = max_sleep
         self.clock = clock
-        self.mode, self._spawn, self._sleep = concurrency(max_sleeping)
-        self._sleep = sleep or self._sleep
+        self.mode = sleeping.concurrency()[0]
+        # later(seconds, function, *args), as sleepers.later_for() gives it.
+        self._later = later or sleeping.later_for(self.mode)
         self._sleepers = threading.BoundedSemaphore(max_sleeping)
         self._transport = transport
         self._api = None
@@ -101,8 +87,8 @@ class InflightEndpoint:
         self._count('accepted')
         sleep = min(probe.sleep, self.max_sleep)
         try:
-            self._spawn(self._measure, probe, sleep, received_at, started,
-                        state)
+            self._later(sleep, self._measure, probe, sleep, received_at,
+                        started, state)
         except Exception:
             self._sleepers.release()
             LOG.exception('Could not start the sleeper for probe %s', probe.id)
@@ -112,10 +98,9 @@ class InflightEndpoint:
             self.counts[outcome] += 1
 
     def _measure(self, probe, sleep, received_at, started, state):
-        """Sleep, see how late we woke, and cast the result to the prober."""
+        """Once slept: see how late we woke, cast the result to the prober."""
         try:
-            error = self._sleep_and_reply(probe, sleep, received_at, started,
-                                          state)
+            error = self._reply(probe, sleep, received_at, started, state)
             if error is not None:
                 # One line, out of the except clause: no traceback in the
                 # service's log for a broker that went away.
@@ -124,10 +109,9 @@ class InflightEndpoint:
         finally:
             self._sleepers.release()
 
-    def _sleep_and_reply(self, probe, sleep, received_at, started, state):
+    def _reply(self, probe, sleep, received_at, started, state):
         """The measurement itself; the error that stopped it, or None."""
         try:
-            self._sleep(sleep)
             slept = time.monotonic() - started
             result = probe_msg.Result(probe.id, self.host, received_at,
                                       self.clock(), sleep, slept, state)

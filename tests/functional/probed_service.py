@@ -52,6 +52,7 @@ import oslo_messaging  # noqa: E402
 from inflight.cloud import db  # noqa: E402
 from inflight import mixin  # noqa: E402
 from inflight import rpcapi  # noqa: E402
+from inflight import sleepers  # noqa: E402
 
 
 class Manager:
@@ -126,7 +127,7 @@ class Hog:
 
     def __init__(self, endpoint, seconds):
         self.seconds = seconds
-        _, self._spawn, self._yield = mixin.concurrency()
+        _, self._spawn, self._yield = sleepers.concurrency()
         take = endpoint.inflight
 
         def inflight(ctxt, probe):
@@ -227,7 +228,7 @@ def main():
     server.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    print('READY', mixin.concurrency()[0], flush=True)
+    print('READY', sleepers.concurrency()[0], flush=True)
     while not stop.wait(0.2):
         pass
     server.stop()

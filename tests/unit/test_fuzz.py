@@ -54,6 +54,15 @@ class Sleeps:
         with self.lock:
             self.now -= 1
 
+    def later(self, seconds, function, *args):
+        """The sleepers' later(), each end in a thread of its own."""
+        threading.Thread(target=self._end, args=(seconds, function, args),
+                         daemon=True).start()
+
+    def _end(self, seconds, function, args):
+        self(seconds)
+        function(*args)
+
 
 class Casts:
     """Stands in for the transport under InflightAPI: where casts go."""
@@ -119,7 +128,8 @@ def dispatch(dispatcher, message):
 def test_the_mixin_survives_hostile_probes():
     sleeps, casts = Sleeps(), Casts()
     endpoint = mixin.InflightEndpoint('cmp1', max_sleep=MAX_SLEEP,
-                                      max_sleeping=MAX_SLEEPING, sleep=sleeps)
+                                      max_sleeping=MAX_SLEEPING,
+                                      later=sleeps.later)
     endpoint._api = casts
     dispatcher = rpc_dispatcher.RPCDispatcher(
         [endpoint], oslo_messaging.NoOpSerializer())

@@ -25,22 +25,27 @@ class ResultsRecorder:
             assert self.arrived.acquire(timeout=10), 'no result came'
 
 
-class GatedSleep:
-    """A sleep that records what it was asked and returns when opened."""
+class GatedLater:
+    """The sleepers' later(): records the sleeps asked, and runs each end in
+    a thread of its own once opened."""
 
     def __init__(self):
         self.asked = []
         self.gate = threading.Event()
 
-    def __call__(self, seconds):
+    def __call__(self, seconds, function, *args):
         self.asked.append(seconds)
+        threading.Thread(target=self._end, args=(function, args),
+                         daemon=True).start()
+
+    def _end(self, function, args):
         self.gate.wait(10)
+        function(*args)
 
 
-def endpoint(max_sleep=5.0, max_sleeping=100, sleep=None):
+def endpoint(max_sleep=5.0, max_sleeping=100, later=None):
     e = mixin.InflightEndpoint('cmp1', max_sleep=max_sleep,
-                               max_sleeping=max_sleeping,
-                               sleep=sleep or (lambda s: None))
+                               max_sleeping=max_sleeping, later=later)
     e._api = ResultsRecorder()
     return e
 
@@ -62,26 +67,26 @@ def test_answers_and_casts_the_result_to_the_prober():
 
 
 def test_runs_on_native_threads_without_eventlet():
-    assert mixin.concurrency()[0] == 'threading'
+    assert mixin.InflightEndpoint('cmp1').mode == 'threading'
 
 
 def test_requested_sleep_is_clamped_to_the_maximum():
-    sleep = GatedSleep()
-    sleep.gate.set()
-    e = endpoint(max_sleep=0.5, sleep=sleep)
+    later = GatedLater()
+    later.gate.set()
+    e = endpoint(max_sleep=0.5, later=later)
     e.inflight({}, a_probe(sleep=1e9))
     e._api.wait(1)
-    assert sleep.asked == [0.5]
+    assert later.asked == [0.5]
     assert e._api.results[0][1].requested_sleep == 0.5
 
 
 def test_sleepers_are_bounded_and_extra_probes_dropped():
-    sleep = GatedSleep()
-    e = endpoint(max_sleeping=2, sleep=sleep)
+    later = GatedLater()
+    e = endpoint(max_sleeping=2, later=later)
     for _ in range(3):
         e.inflight({}, a_probe(sleep=1.0))
-    assert len(sleep.asked) <= 2
-    sleep.gate.set()
+    assert len(later.asked) == 2
+    later.gate.set()
     e._api.wait(2)
     assert len(e._api.results) == 2
     e.inflight({}, a_probe())     # room again once they are done

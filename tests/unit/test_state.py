@@ -64,7 +64,7 @@ def served():
     transport = oslo_messaging.get_rpc_transport(conf, url='fake:/')
     holder = Holder()
     endpoint = mixin.InflightEndpoint('cmp1', transport,
-                                      sleep=lambda seconds: None)
+                                      later=lambda seconds, end, *args: end(*args))
     endpoint._api = Recorder()
     target = oslo_messaging.Target(topic='compute', server='cmp1')
     server = oslo_messaging.get_rpc_server(transport, target,
@@ -137,7 +137,7 @@ def wait_until(condition, timeout=10.0):
 
 def test_no_server_no_figures():
     assert state.read(None, 'threading') is None
-    e = mixin.InflightEndpoint('cmp1', sleep=lambda seconds: None)
+    e = mixin.InflightEndpoint('cmp1', later=lambda seconds, end, *args: end(*args))
     e._api = Recorder()
     e.inflight({}, probe.new_probe(1.0, 0.0, 'prober1')._asdict())
     assert e._api.next().state is None
