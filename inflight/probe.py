@@ -48,6 +48,8 @@ def _field(message, name, kind):
     except (KeyError, TypeError):
         raise MalformedMessage('no %r field' % name)
     if kind is float:
+        if type(value) is float and math.isfinite(value):
+            return value              # as nearly every field comes
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise MalformedMessage('%r is not a number' % name)
         if not math.isfinite(value):
@@ -58,16 +60,21 @@ def _field(message, name, kind):
     return value
 
 
-def _parse(message, shape, kinds):
+def _fields(message, names, kinds):
     if not isinstance(message, dict):
         raise MalformedMessage('not a mapping')
-    return shape(*(_field(message, name, kind)
-                   for name, kind in zip(shape._fields, kinds)))
+    return [_field(message, name, kind) for name, kind in zip(names, kinds)]
+
+
+_PROBE_KINDS = (str, float, float, str)
+# Every field of a Result but the last, `state`.
+_RESULT_FIELDS = Result._fields[:-1]
+_RESULT_KINDS = (str, str, float, float, float, float)
 
 
 def parse_probe(message):
     """A Probe from a received dict, or MalformedMessage."""
-    probe = _parse(message, Probe, (str, float, float, str))
+    probe = Probe(*_fields(message, Probe._fields, _PROBE_KINDS))
     if probe.sleep < 0:
         raise MalformedMessage('negative sleep')
     if not _HOST.fullmatch(probe.reply_host):
@@ -77,10 +84,11 @@ def parse_probe(message):
 
 def parse_result(message):
     """A Result from a received dict, or MalformedMessage."""
-    result = _parse(message, Result, (str, str, float, float, float, float))
+    result = Result(*_fields(message, _RESULT_FIELDS, _RESULT_KINDS),
+                    _state(message.get('state')))
     if result.slept < 0 or result.requested_sleep < 0:
         raise MalformedMessage('negative sleep')
-    return result._replace(state=_state(message.get('state')))
+    return result
 
 
 def _state(state):

@@ -16,6 +16,7 @@ import time
 import statsd
 
 from inflight import logs
+from inflight.timings import PHASES
 
 LOG = logging.getLogger(__name__)
 
@@ -206,6 +207,47 @@ class _Batch:
             self.lines.append('%s%s:%s|g' % (self._lead, name, value))
 
 
+def _gauge(name, value):
+    """A gauge's line; a signed one set 0 first (statsd reads a signed
+    gauge as a change)."""
+    if value < 0:
+        return '%s:0|g\n%s:%s|g' % (name, name, value)
+    return '%s:%s|g' % (name, value)
+
+
+class _ResultLines:
+    """The lines of one service's results, their names made once: a
+    result's metrics are 19 lines, the figures aside, on every probe."""
+
+    __slots__ = ('_under', '_phases', '_counts')
+
+    def __init__(self, lead, name):
+        under = self._under = '%s%s.' % (lead, name)
+        self._phases = {phase: ('%s%s:' % (under, phase),
+                                '%slast.%s' % (under, phase))
+                        for phase in PHASES + ('ping_round_trip',)}
+        self._counts = '%ssent:1|c\n%sreceived:1|c\n%slost:0|c' % (
+            under, under, under)
+
+    def of(self, timings, clock_offset, state):
+        """The lines of one result, as the pipeline would write them."""
+        lines = []
+        for phase, seconds in phase_values(timings):
+            ms = seconds * 1000.0
+            timer, last = self._phases[phase]
+            lines.append('%s%0.6f|ms' % (timer, ms))
+            lines.append(_gauge(last, round(ms, 3)))     # to the µs
+        lines.append(self._counts)
+        under = self._under
+        if clock_offset is not None:
+            lines.append(_gauge(under + 'clock_offset',
+                                round(clock_offset * 1000.0, 3)))
+        if state:
+            for name in sorted(state):
+                lines.append(_gauge(under + name, state[name]))
+        return lines
+
+
 class Metrics:
     """Sends probe outcomes to one statsd server over UDP."""
 
@@ -219,6 +261,7 @@ class Metrics:
         self._unresolved = None   # (when, error) of a failed name lookup
         self.names = Names()
         self._lock = threading.Lock()
+        self._lines = {}          # a service's name -> _ResultLines
 
     def _statsd(self):
         if self._client is None:
@@ -270,6 +313,8 @@ class Metrics:
 
     def forget(self, services):
         """Drop the names of `services`: statsd itself keeps their gauges."""
+        for service in services:
+            self._lines.pop(self.names.name(service.key), None)
         self.names.forget(service.key for service in services)
 
     def _count(self, services, leaf):
@@ -279,19 +324,18 @@ class Metrics:
         self._send(fill)
 
     def sent(self, services):
-        """Count one probe sent to each of `services`, and none lost: statsd
-        then has a lost counter (0) for every service probed, so that lost
-        over sent is 0 %, not nothing, for a service that loses none."""
+        """Nothing yet: statsd counts a probe sent once it ended (lost() and
+        received()), in the packet of its outcome, so that in every flush
+        `sent` is `received` + `lost`, and a probe costs one packet."""
+
+    def lost(self, services):
+        """Count one probe sent and lost for each of `services`."""
         def fill(pipe):
             for service in services:
                 under = self.name(service, '')
                 pipe.incr(under + 'sent')
-                pipe.incr(under + 'lost', 0)
+                pipe.incr(under + 'lost')
         self._send(fill)
-
-    def lost(self, services):
-        """Count one probe lost for each of `services`."""
-        self._count(services, 'lost')
 
     def late(self, services):
         """Count one result that came back after its probe was counted lost."""
@@ -299,7 +343,10 @@ class Metrics:
 
     def received(self, service, kind, timings, clock_offset=None,
                  state=None):
-        """The timings (sent in ms) of one probe that came back.
+        """The timings (sent in ms) of one probe that came back, counted
+        sent and received, and none lost: statsd then has a lost counter
+        (0) for every service probed, so that lost over sent is 0 %, not
+        nothing, for a service that loses none.
 
         Each phase the probe's kind measures goes twice: as a timer (its
         distribution per flush) and as the gauge `last.<phase>`, which
@@ -311,19 +358,20 @@ class Metrics:
         service's figures (the result's state), where it gave them, as one
         gauge each (executor_busy, ...); all in the same packet.
         """
-        def fill(pipe):
-            under = self.name(service, '')     # '<service>.', named once
-            for phase, seconds in phase_values(timings):
-                ms = seconds * 1000.0
-                pipe.timing(under + phase, ms)
-                pipe.gauge(under + 'last.' + phase, round(ms, 3))  # to the µs
-            pipe.incr(under + 'received')
-            if clock_offset is not None:
-                pipe.gauge(under + 'clock_offset',
-                           round(clock_offset * 1000.0, 3))
-            for name, count in sorted((state or {}).items()):
-                pipe.gauge(under + name, count)
-        self._send(fill)
+        try:
+            client = self._statsd()
+            name = self.names.name(service.key)
+            lines = self._lines.get(name)
+            if lines is None:
+                lines = self._lines[name] = _ResultLines(self._lead(), name)
+            client.send_lines(lines.of(timings, clock_offset, state))
+            return
+        except Exception as e:  # noqa: BLE001 - metrics never break probing
+            error = e
+        self._dropped(error)
+
+    def _lead(self):
+        return self.prefix + '.' if self.prefix else ''
 
     def deaf(self, service, deaf):
         """Gauge `deaf`: 1 while the service is up but deaf, else 0."""

@@ -42,10 +42,11 @@ def test_nothing_listening_is_not_an_error():
 def test_one_result_is_one_pipeline(statsd):
     m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
     m.received(CMP1, 'inflight', ALL_PHASES)
-    statsd.wait_for(lambda got: len(got) == 13)
+    statsd.wait_for(lambda got: len(got) == 15)
     assert len(statsd.packets) == 1
     leaves = [leaf for phase in timings.PHASES
-              for leaf in (phase, 'last.' + phase)] + ['received']
+              for leaf in (phase, 'last.' + phase)] + [
+        'sent', 'received', 'lost']
     assert [n for n, _, _ in statsd.metrics] == [
         'p.compute.cmp1.%s' % leaf for leaf in leaves]
 
@@ -53,17 +54,19 @@ def test_one_result_is_one_pipeline(statsd):
 def test_a_ping_round_trip_goes_apart_from_the_inflight_ones(statsd):
     m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
     m.received(CMP1, 'baseapi', timings.round_trip_only(0.004))
-    statsd.wait_for(lambda got: len(got) == 3)
+    statsd.wait_for(lambda got: len(got) == 5)
     assert statsd.metrics == [
         ('p.compute.cmp1.ping_round_trip', 4.0, 'ms'),
         ('p.compute.cmp1.last.ping_round_trip', 4.0, 'g'),
-        ('p.compute.cmp1.received', 1.0, 'c')]
+        ('p.compute.cmp1.sent', 1.0, 'c'),
+        ('p.compute.cmp1.received', 1.0, 'c'),
+        ('p.compute.cmp1.lost', 0.0, 'c')]
 
 
 def test_the_last_breakdown_stays_a_gauge_negative_legs_included(statsd):
     m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
     m.received(CMP1, 'inflight', ALL_PHASES._replace(to_service=-0.002))
-    statsd.wait_for(lambda got: len(got) == 14)
+    statsd.wait_for(lambda got: len(got) == 16)
     # statsd reads a signed gauge as a change: pystatsd sets 0 first.
     assert [(v, k) for n, v, k in statsd.metrics
             if n == 'p.compute.cmp1.last.to_service'] == [(0.0, 'g'),
@@ -75,7 +78,7 @@ def test_the_services_figures_go_as_gauges_with_its_timings(statsd):
     m.received(CMP1, 'inflight', ALL_PHASES, state={
         'executor_busy': 2, 'executor_max': 64, 'executor_waiting': 0,
         'hub_timers': 57})
-    statsd.wait_for(lambda got: len(got) == 13 + 4)
+    statsd.wait_for(lambda got: len(got) == 15 + 4)
     assert len(statsd.packets) == 1
     assert [(n, v, k) for n, v, k in statsd.metrics
             if k == 'g' and '.last.' not in n] == [
@@ -95,7 +98,9 @@ def test_hostile_names_never_break_the_line_protocol(statsd):
         svc = record.Service.of('t:%d|x' % i, host)
         m.received(svc, 'inflight', ALL_PHASES, clock_offset=-0.001)
         m.lost([svc])
-    lines_each = 1 + 2 * len(timings.PHASES) + 2 + 1
+    # sent, received, lost 0, the phases, the offset (two: it is negative);
+    # then sent and lost.
+    lines_each = 3 + 2 * len(timings.PHASES) + 2 + 2
     statsd.wait_for(lambda got: len(got) == lines_each * len(HOSTILE))
     names = {name for name, _, _ in statsd.metrics}
     for packet in statsd.packets:
@@ -114,8 +119,8 @@ def test_names_that_sanitise_alike_are_told_apart(statsd, caplog):
     m.lost([first])
     m.lost([second])
     m.lost([first])
-    statsd.wait_for(lambda got: len(got) == 3)
-    names = [name for name, _, _ in statsd.metrics]
+    statsd.wait_for(lambda got: len(got) == 6)
+    names = [name for name, _, _ in statsd.metrics if name.endswith('.lost')]
     # The one whose name needed no change keeps it.
     assert names[1] == 'p.compute.cmp1_dc.lost'
     assert names[0] == names[2]
@@ -153,8 +158,8 @@ def test_a_name_told_apart_comes_back_once_the_other_left():
 def test_a_cell_is_a_node_of_the_name(statsd):
     m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
     m.lost([record.Service.of('compute', 'cmp1.dc', cell='cell 1')])
-    statsd.wait_for(lambda got: len(got) == 1)
-    assert statsd.metrics[0][0] == 'p.cell_1.compute.cmp1_dc.lost'
+    statsd.wait_for(lambda got: len(got) == 2)
+    assert statsd.metrics[1][0] == 'p.cell_1.compute.cmp1_dc.lost'
 
 
 def test_dropped_metrics_are_counted_and_logged_once_a_minute(caplog):
@@ -198,9 +203,18 @@ def test_the_error_shows_once_in_an_oslo_log_line():
     assert line.count('Connection refused') == 1, line
 
 
-def test_a_probe_sent_makes_the_lost_counter_exist_with_none_lost(statsd):
+def test_a_probe_is_counted_sent_with_its_outcome_in_one_packet(statsd):
+    """So that in every flush sent = received + lost, and a service that
+    loses none has a lost counter (0): lost over sent is 0 %, not nothing."""
     m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
-    m.sent([CMP1])
-    statsd.wait_for(lambda got: len(got) == 2)
-    assert statsd.metrics == [('p.compute.cmp1.sent', 1.0, 'c'),
-                              ('p.compute.cmp1.lost', 0.0, 'c')]
+    m.sent([CMP1])                     # nothing yet: the probe is out
+    m.lost([CMP1])
+    m.received(CMP1, 'baseapi', timings.round_trip_only(0.004))
+    statsd.wait_for(lambda got: len(got) == 7)
+    assert len(statsd.packets) == 2
+    counts = [(n, v) for n, v, k in statsd.metrics if k == 'c']
+    assert counts == [('p.compute.cmp1.sent', 1.0),
+                      ('p.compute.cmp1.lost', 1.0),
+                      ('p.compute.cmp1.sent', 1.0),
+                      ('p.compute.cmp1.received', 1.0),
+                      ('p.compute.cmp1.lost', 0.0)]
