@@ -402,11 +402,11 @@ class ProberSide:
         self._run = None
         self._check_lost(kind, services)
         # Where a probe's round trip goes, as inflight timed it: the
-        # service's part (in_service: taking the probe, handing it to a
-        # sleeper, the sleep of 0 s, making the result), the broker's
-        # (queue_total), and this side's (the round trip measured here less
-        # inflight's own: the hand-off to the cast thread before t0, the
-        # result's accounting after t3).
+        # service's part (in_service: taking the probe, handing it to the
+        # sleepers' thread, the sleep of 0 s, making the result), the
+        # broker's (queue_total), and this side's (the round trip measured
+        # here less inflight's own: the probe's bookkeeping and its `sent`
+        # metrics before t0, the result's accounting after t3).
         timed = [t for _, t in run.reported]
         return {'round_trips_ms': [rt * 1e3 for rt in run.round_trips],
                 'reported_ms': [t.round_trip * 1e3 for t in timed],
