@@ -199,12 +199,7 @@ class _Batch:
         self.lines.append('%s%s:%0.6f|ms' % (self._lead, name, ms))
 
     def gauge(self, name, value):
-        if value < 0:
-            # statsd reads a signed gauge as a change: set 0, then the value.
-            self.lines.append('%s%s:0|g\n%s%s:%s|g' % (
-                self._lead, name, self._lead, name, value))
-        else:
-            self.lines.append('%s%s:%s|g' % (self._lead, name, value))
+        self.lines.append(_gauge(self._lead + name, value))
 
 
 def _gauge(name, value):
@@ -217,7 +212,7 @@ def _gauge(name, value):
 
 class _ResultLines:
     """The lines of one service's results, their names made once: a
-    result's metrics are 19 lines, the figures aside, on every probe."""
+    result's metrics are 15 lines, its clock offset and figures aside."""
 
     __slots__ = ('_under', '_phases', '_counts')
 
@@ -363,15 +358,13 @@ class Metrics:
             name = self.names.name(service.key)
             lines = self._lines.get(name)
             if lines is None:
-                lines = self._lines[name] = _ResultLines(self._lead(), name)
+                lines = self._lines[name] = _ResultLines(
+                    self.prefix + '.' if self.prefix else '', name)
             client.send_lines(lines.of(timings, clock_offset, state))
             return
         except Exception as e:  # noqa: BLE001 - metrics never break probing
             error = e
         self._dropped(error)
-
-    def _lead(self):
-        return self.prefix + '.' if self.prefix else ''
 
     def deaf(self, service, deaf):
         """Gauge `deaf`: 1 while the service is up but deaf, else 0."""
