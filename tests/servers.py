@@ -131,6 +131,11 @@ class StatsdSink:
             value, kind = value_kind.split('|')
             self.metrics.append((name, float(value), kind))
 
+    def lines(self):
+        """The lines received so far, as they were written."""
+        return [line for packet in self.packets
+                for line in packet.decode('utf-8').split('\n')]
+
     def wait_for(self, predicate, timeout=30.0):
         """Receive until predicate(self.metrics) is true; fail at timeout."""
         deadline = time.monotonic() + timeout

@@ -202,19 +202,22 @@ class _Batch:
         self.lines.append(_gauge(self._lead + name, value))
 
 
-def _gauge(name, value):
-    """A gauge's line; a signed one set 0 first (statsd reads a signed
-    gauge as a change)."""
-    if value < 0:
-        return '%s:0|g\n%s:%s|g' % (name, name, value)
-    return '%s:%s|g' % (name, value)
+# The last value of a phase, in ms, as its gauge writes it (to the µs).
+_TO_THE_US = '%0.3f'
+
+
+def _gauge(name, value, form='%s'):
+    """A gauge's line, its value written by `form`; a signed one set 0
+    first (statsd reads a signed gauge as a change)."""
+    line = ('%s:' + form + '|g') % (name, value)
+    return '%s:0|g\n%s' % (name, line) if value < 0 else line
 
 
 class _ResultLines:
     """The lines of one service's results, their names made once: a
     result's metrics are 15 lines, its clock offset and figures aside."""
 
-    __slots__ = ('_under', '_phases', '_counts')
+    __slots__ = ('_under', '_phases', '_counts', '_every_phase')
 
     def __init__(self, lead, name):
         under = self._under = '%s%s.' % (lead, name)
@@ -223,24 +226,44 @@ class _ResultLines:
                         for phase in PHASES + ('ping_round_trip',)}
         self._counts = '%ssent:1|c\n%sreceived:1|c\n%slost:0|c' % (
             under, under, under)
+        # An inflight probe's lines, every phase measured and none of them
+        # negative: one format of them all (a '%' in the prefix kept).
+        self._every_phase = '\n'.join(
+            '%s%%0.6f|ms\n%s:%%0.3f|g' % tuple(
+                name.replace('%', '%%') for name in self._phases[phase])
+            for phase in PHASES) + '\n' + self._counts.replace('%', '%%')
 
     def of(self, timings, clock_offset, state):
         """The lines of one result, as the pipeline would write them."""
-        lines = []
-        for phase, seconds in phase_values(timings):
-            ms = seconds * 1000.0
-            timer, last = self._phases[phase]
-            lines.append('%s%0.6f|ms' % (timer, ms))
-            lines.append(_gauge(last, round(ms, 3)))     # to the µs
-        lines.append(self._counts)
+        lines = self._every_phase_of(timings)
+        if lines is None:
+            lines = []
+            for phase, seconds in phase_values(timings):
+                ms = seconds * 1000.0
+                timer, last = self._phases[phase]
+                lines.append('%s%0.6f|ms' % (timer, ms))
+                lines.append(_gauge(last, ms, _TO_THE_US))
+            lines.append(self._counts)
         under = self._under
         if clock_offset is not None:
             lines.append(_gauge(under + 'clock_offset',
-                                round(clock_offset * 1000.0, 3)))
+                                clock_offset * 1000.0, _TO_THE_US))
         if state:
             for name in sorted(state):
                 lines.append(_gauge(under + name, state[name]))
         return lines
+
+    def _every_phase_of(self, timings):
+        """[the lines of every phase and the counts], or None unless every
+        phase was measured, none negative (a signed gauge takes two lines)."""
+        if None in timings:
+            return None
+        ms = [seconds * 1000.0 for seconds in timings]
+        if min(ms) < 0.0:
+            return None
+        values = ms * 2
+        values[0::2] = values[1::2] = ms
+        return [self._every_phase % tuple(values)]
 
 
 class Metrics:

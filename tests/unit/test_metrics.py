@@ -51,6 +51,34 @@ def test_one_result_is_one_pipeline(statsd):
         'p.compute.cmp1.%s' % leaf for leaf in leaves]
 
 
+def test_every_phase_goes_with_its_value_to_the_ns_and_its_gauge_to_the_us(
+        statsd):
+    m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
+    m.received(CMP1, 'inflight', timings.Timings(
+        0.0012345678, 0.5, 0.0000004, 0.0009876543, 0.5022222221,
+        0.0022222221), clock_offset=-0.00025)
+    statsd.wait_for(lambda got: len(got) == 17)
+    lines = dict(line.split(':', 1) for line in statsd.lines()
+                 if 'clock_offset' not in line)
+    assert [lines['p.compute.cmp1.' + leaf] for leaf in (
+        'to_service', 'last.to_service', 'overhead', 'last.overhead',
+        'queue_total', 'last.queue_total')] == [
+        '1.234568|ms', '1.235|g', '0.000400|ms', '0.000|g',
+        '2.222222|ms', '2.222|g']
+    assert [line for line in statsd.lines() if 'clock_offset' in line] == [
+        'p.compute.cmp1.clock_offset:0|g', 'p.compute.cmp1.clock_offset:-0.250|g']
+
+
+def test_a_percent_sign_in_the_prefix_stays_in_every_name(statsd):
+    m = metrics.Metrics('127.0.0.1', statsd.port, 'p%s%%')
+    m.received(CMP1, 'inflight', ALL_PHASES)
+    statsd.wait_for(lambda got: len(got) == 15)
+    assert {n.split('.', 1)[0] for n, _, _ in statsd.metrics} == {'p%s%%'}
+    assert [v for n, v, _ in statsd.metrics
+            if n == 'p%s%%.compute.cmp1.in_service'] == [
+        1000.0]
+
+
 def test_a_ping_round_trip_goes_apart_from_the_inflight_ones(statsd):
     m = metrics.Metrics('127.0.0.1', statsd.port, 'p')
     m.received(CMP1, 'baseapi', timings.round_trip_only(0.004))
