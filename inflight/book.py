@@ -23,6 +23,7 @@ class ProbeBook:
         self._out = {}      # id -> Out; deadlines grow with insertion order
         self._lost = collections.OrderedDict()   # id -> Out, counted lost
         self._remember_lost = remember_lost
+        self._awaiting_settled = 0   # threads in wait_settled()
 
     def __len__(self):
         return len(self._out)
@@ -96,8 +97,12 @@ class ProbeBook:
     def wait_settled(self, timeout):
         """Wait up to `timeout` seconds for no probe to be out."""
         with self._settled:
-            return self._settled.wait_for(lambda: not self._out, timeout)
+            self._awaiting_settled += 1
+            try:
+                return self._settled.wait_for(lambda: not self._out, timeout)
+            finally:
+                self._awaiting_settled -= 1
 
     def _notify_if_settled(self):
-        if not self._out:
+        if self._awaiting_settled and not self._out:
             self._settled.notify_all()

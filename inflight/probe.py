@@ -30,6 +30,7 @@ STATE = ('executor_busy', 'executor_max', 'executor_waiting', 'hub_timers',
 # The largest count believed: beyond it, the figure is a bug, not a service.
 MAX_COUNT = 10 ** 7
 _STATE_NAME = re.compile(r'[a-z][a-z0-9_]{0,63}')
+_KNOWN_STATE = frozenset(STATE)
 _MAX_STATE_NAMES = 32
 
 
@@ -63,6 +64,18 @@ def _field(message, name, kind):
 def _fields(message, names, kinds):
     if not isinstance(message, dict):
         raise MalformedMessage('not a mapping')
+    values = [message.get(name) for name in names]
+    for value, kind in zip(values, kinds):    # as nearly every message is
+        if type(value) is not kind:
+            break
+        if kind is float:
+            if not math.isfinite(value):
+                break
+        elif not 0 < len(value) <= 255:
+            break
+    else:
+        return values
+    # One is not as it should be: say which.
     return [_field(message, name, kind) for name, kind in zip(names, kinds)]
 
 
@@ -99,14 +112,15 @@ def _state(state):
         raise MalformedMessage("'state' is not a mapping of a few figures")
     figures = {}
     for name, count in state.items():
-        if not isinstance(name, str) or not _STATE_NAME.fullmatch(name):
+        known = name in _KNOWN_STATE
+        if not known and (not isinstance(name, str) or
+                          not _STATE_NAME.fullmatch(name)):
             raise MalformedMessage("'state' has a figure named %s"
                                    % _short(name))
-        if (isinstance(count, bool) or not isinstance(count, int) or
-                not 0 <= count <= MAX_COUNT):
+        if type(count) is not int or not 0 <= count <= MAX_COUNT:
             raise MalformedMessage("'state' %s is not a count: %s"
                                    % (name, _short(count)))
-        if name in STATE:
+        if known:
             figures[name] = count
     return figures or None
 

@@ -78,43 +78,44 @@ class Prober:
         self._metrics.sent(services)
         for service in services:
             plan = self.methods.plan(service)
+            kinds = probes.for_plan(plan.kinds)
             probe = probe_msg.new_probe(self._clock(), self.sleep,
                                         self.reply_host)
-            self.book.open(probe.id, probe_book.Out(
-                service, plan, probes.for_plan(plan.kinds), 0,
-                probe.sent_at,
-                self._monotonic() + self.sleep + self.timeout))
-            self._submit(probe)
+            out = probe_book.Out(
+                service, plan, kinds, 0, probe.sent_at,
+                self._monotonic() + self.sleep + self.timeout)
+            self.book.open(probe.id, out)
+            self._submit(probe, out)
 
-    def _submit(self, probe):
-        """Send the probe at the kind it is at: a call in a pool thread, a
-        cast from this thread."""
-        out = self.book.get(probe.id)
-        if out is None:
-            return
+    def _submit(self, probe, out):
+        """Send the probe at the kind it is at (`out`, as booked when
+        `probe` was stamped): a cast from this thread, a call in a pool
+        thread."""
         if self._stopping:
             self._end_lost(probe.id)
         elif not out.kinds[out.step].waits:
-            self._run(probe)
+            self._run(probe, out)
         else:
             try:
                 self._calls.submit(self._run, probe)
             except RuntimeError:      # the pool is shut down: stopping
                 self._end_lost(probe.id)
 
-    def _run(self, probe):
-        """Send the probe as the kind it is at."""
-        # t0 is when it leaves, not when it was queued for a call thread.
-        out = self.book.update(probe.id, sent_at=self._clock())
+    def _run(self, probe, out=None):
+        """Send the probe as the kind it is at: `out` as booked, or None
+        in a call thread, where it is read from the book and stamped anew
+        (t0 is when it leaves, not when it was queued)."""
         if out is None:
-            return                    # over before it could start
+            out = self.book.update(probe.id, sent_at=self._clock())
+            if out is None:
+                return                # over before it could start
+            probe = probe._replace(sent_at=out.sent_at)
         kind = out.kinds[out.step]
         left = out.deadline - self._monotonic()
         try:
-            probes.send(kind, self._api_for(out.service),
-                        out.service.host, probe._replace(sent_at=out.sent_at),
-                        max(left - (self.sleep if kind.apart else 0.0),
-                            0.001))
+            probes.send(kind, self._api_for(out.service), out.service.host,
+                        probe, max(left - (self.sleep if kind.apart else 0.0),
+                                   0.001))
             error = None
         except Exception as e:  # noqa: BLE001 - unsupported, timeouts
             error = e
@@ -136,8 +137,10 @@ class Prober:
             return
         if (out.step + 1 < len(out.kinds) and not self._stopping and
                 self._monotonic() < out.deadline):
-            self.book.update(probe.id, step=out.step + 1)
-            self._submit(probe)
+            out = self.book.update(probe.id, step=out.step + 1,
+                                   sent_at=self._clock())
+            if out is not None:
+                self._submit(probe._replace(sent_at=out.sent_at), out)
         else:
             self._end_lost(probe.id)
 

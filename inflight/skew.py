@@ -15,6 +15,8 @@ touches.
 import collections
 import threading
 
+from inflight.timings import Timings
+
 
 class ClockOffsets:
     """Per service: the last `window` samples, and the best offset."""
@@ -42,8 +44,8 @@ class ClockOffsets:
             to, back = 0.0, delay
         elif back < 0:
             to, back = delay, 0.0
-        return timings._replace(to_service=to, from_service=back,
-                                queue_total=delay), offset
+        return Timings(to, timings.in_service, timings.overhead, back,
+                       timings.round_trip, delay), offset
 
     def forget(self, services):
         """Forget the samples of `services` (they left this prober)."""

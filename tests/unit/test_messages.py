@@ -45,3 +45,23 @@ def test_a_malformed_state_is_rejected(state):
     with pytest.raises(probe.MalformedMessage) as raised:
         probe.parse_result(a_result(state=state))
     assert len(str(raised.value)) < 100   # a log line, not the message
+
+
+@pytest.mark.parametrize('field,value', [
+    (field, value)
+    for field in ('received_at', 'replied_at', 'requested_sleep', 'slept')
+    for value in (None, '1.0', True, float('nan'), float('inf'), [1.0])] + [
+    (field, value)
+    for field in ('id', 'host')
+    for value in (None, '', 'x' * 256, 7, b'p1', ['p1'])])
+def test_a_field_of_the_wrong_kind_is_named(field, value):
+    with pytest.raises(probe.MalformedMessage) as raised:
+        probe.parse_result(a_result(**{field: value}))
+    assert repr(field) in str(raised.value)
+
+
+def test_a_whole_number_is_read_as_seconds():
+    result = probe.parse_result(a_result(received_at=1, slept=0))
+    assert (type(result.received_at), type(result.slept)) == (float, float)
+    assert result[:6] == ('p1', 'cmp1', 1.0, 2.0, 1.0, 0.0)
+    assert probe.parse_result(a_result(id='x' * 255)).id == 'x' * 255
