@@ -93,7 +93,10 @@ class Sleepers:
         os.register_at_fork(after_in_child=lambda: _in_child(this))
 
     def _start(self):
-        self._due = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()   # the heap's
+        # The thread's bell: held while it waits, released to wake it.
+        self._bell = threading.Lock()
+        self._bell.acquire()
         self._heap = []           # (when, order, function, args)
         self._running = False     # the thread is started
 
@@ -101,29 +104,37 @@ class Sleepers:
         """Run function(*args) `seconds` from now, in the sleepers' thread."""
         entry = (self._monotonic() + seconds, next(self._order), function,
                  args)
-        with self._due:
-            if not self._running:
-                self._running = True
-                threading.Thread(target=self._run, daemon=True,
-                                 name='inflight-sleeper').start()
+        with self._lock:
+            start, self._running = not self._running, True
             heapq.heappush(self._heap, entry)
-            if self._heap[0] is entry:
-                self._due.notify()
+            earliest = self._heap[0] is entry
+        if start:
+            threading.Thread(target=self._run, daemon=True,
+                             name='inflight-sleeper').start()
+        elif earliest:
+            self._ring()
+
+    def _ring(self):
+        """Wake the thread: the earliest end changed."""
+        try:
+            self._bell.release()
+        except RuntimeError:
+            pass                  # rung already, and not yet heard
 
     def __len__(self):
         return len(self._heap)
 
     def _next(self):
         """Wait for the earliest end due; it, taken off the heap."""
-        with self._due:
-            while True:
+        while True:
+            with self._lock:
                 if not self._heap:
-                    self._due.wait()
-                    continue
-                wait = self._heap[0][0] - self._monotonic()
-                if wait <= 0:
-                    return heapq.heappop(self._heap)
-                self._due.wait(wait)
+                    wait = -1     # till the bell
+                else:
+                    wait = max(self._heap[0][0] - self._monotonic(), 0.0)
+                    if not wait:
+                        return heapq.heappop(self._heap)
+            self._bell.acquire(timeout=wait)
 
     def _run(self):
         wake_on_time()

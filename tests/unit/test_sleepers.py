@@ -70,6 +70,22 @@ def test_an_end_that_fails_does_not_stop_the_others(caplog):
     assert 'An inflight sleeper failed' in caplog.text
 
 
+def test_no_end_is_missed_while_others_come_from_many_threads():
+    s, ends = sleepers.Sleepers(), Ends()
+    # Ends due now, soon and in a while, from four threads at once: each
+    # one that comes earliest wakes the thread, whatever it was doing.
+    def add(first):
+        for i in range(first, first + 200):
+            s.later((i % 7) * 0.0005, ends.end, i)
+    adders = [threading.Thread(target=add, args=(n * 200,)) for n in range(4)]
+    for adder in adders:
+        adder.start()
+    for adder in adders:
+        adder.join()
+    assert sorted(ends.wait(800)) == list(range(800))
+    assert len(s) == 0
+
+
 def test_a_forked_process_gets_a_thread_of_its_own():
     s, ends = sleepers.Sleepers(), Ends()
     s.later(0.0, ends.end, 'parent')
