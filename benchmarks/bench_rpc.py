@@ -159,6 +159,21 @@ class Run:
                 self.done.set()
         self.window.release()
 
+    def serial_figures(self):
+        """The round trips of a serial run, in ms, and where a probe's
+        went, as inflight timed it: the service's part (in_service: taking
+        the probe, handing it to the sleepers' thread, the sleep of 0 s,
+        making the result), the broker's (queue_total), and the prober's
+        (the round trip measured here less inflight's own: the probe's
+        bookkeeping before t0, the result's accounting after t3)."""
+        timed = [t for _, t in self.reported]
+        return {'round_trips_ms': [rt * 1e3 for rt in self.round_trips],
+                'reported_ms': [t.round_trip * 1e3 for t in timed],
+                'in_service_ms': [t.in_service * 1e3 for t in timed],
+                'queue_total_ms': [t.queue_total * 1e3 for t in timed],
+                'prober_side_ms': [(rt - t.round_trip) * 1e3
+                                   for rt, t in self.reported]}
+
 
 class EchoBack:
     """The baseline's receiving end, on the prober's RPC server."""
@@ -389,31 +404,37 @@ class ProberSide:
 
     def serial(self, kind, count, timeout=30.0, services=()):
         """Round trips, one message out at a time, on this process's clock."""
-        send = self.sender(kind)
-        run = self._run = Run(count, 1)
+        run = Run(count, 1)
         for _ in range(count):
-            run.window.acquire()
-            run.sent_at = time.monotonic()
-            send(1)
-            if not run.window.acquire(timeout=timeout):
-                raise RuntimeError('%s: no answer in %ss' % (kind, timeout))
-            run.window.release()
-        run.done.wait(timeout)
+            self._round_trip(kind, run, timeout)
         self._run = None
         self._check_lost(kind, services)
-        # Where a probe's round trip goes, as inflight timed it: the
-        # service's part (in_service: taking the probe, handing it to the
-        # sleepers' thread, the sleep of 0 s, making the result), the
-        # broker's (queue_total), and this side's (the round trip measured
-        # here less inflight's own: the probe's bookkeeping and its `sent`
-        # metrics before t0, the result's accounting after t3).
-        timed = [t for _, t in run.reported]
-        return {'round_trips_ms': [rt * 1e3 for rt in run.round_trips],
-                'reported_ms': [t.round_trip * 1e3 for t in timed],
-                'in_service_ms': [t.in_service * 1e3 for t in timed],
-                'queue_total_ms': [t.queue_total * 1e3 for t in timed],
-                'prober_side_ms': [(rt - t.round_trip) * 1e3
-                                   for rt, t in run.reported]}
+        return run.serial_figures()
+
+    def serial_pairs(self, count, timeout=30.0, services=()):
+        """`count` round trips of each kind, one message out at a time,
+        probe and echo in turn (E P, P E, E P...): each pair meets the
+        machine as it is at that moment, so that whatever else runs on it
+        (load, another tenant's) weighs on both alike."""
+        runs = {'probe': Run(count, 1), 'echo': Run(count, 1)}
+        for i in range(count):
+            for kind in ('echo', 'probe') if i % 2 == 0 else ('probe',
+                                                               'echo'):
+                self._round_trip(kind, runs[kind], timeout)
+        self._run = None
+        self._check_lost('probe', services)
+        return {kind: run.serial_figures() for kind, run in runs.items()}
+
+    def _round_trip(self, kind, run, timeout):
+        """One message out, and back (counted by `run`)."""
+        send = self.sender(kind)
+        self._run = run
+        run.window.acquire()
+        run.sent_at = time.monotonic()
+        send(1)
+        if not run.window.acquire(timeout=timeout):
+            raise RuntimeError('%s: no answer in %ss' % (kind, timeout))
+        run.window.release()
 
 
 class RPCBench:
@@ -455,6 +476,9 @@ class RPCBench:
 
     def serial(self, kind, count, timeout=30.0):
         return self.side.serial(kind, count, timeout, services=self.services)
+
+    def serial_pairs(self, count, timeout=30.0):
+        return self.side.serial_pairs(count, timeout, services=self.services)
 
 
 def exchange_of(tag):
@@ -582,9 +606,10 @@ def run(broker_url, repeats, services, window, count, serial_count,
                 used[services + 1])
         repeats_out = []
         for r in range(repeats):
-            # Each repeat runs A B B A, half the messages each time, and
-            # which kind is A alternates: drift over the repeat (other work
-            # on the machine) favours neither kind.
+            # The pipelined runs go A B B A, half the messages each time,
+            # and which kind is A alternates: drift over the repeat (other
+            # work on the machine) favours neither kind. The serial ones go
+            # in pairs, message by message.
             a, b = ('echo', 'probe') if r % 2 == 0 else ('probe', 'echo')
             order = (a, b, b, a)
             parts = {kind: [] for kind in order}
@@ -593,12 +618,9 @@ def run(broker_url, repeats, services, window, count, serial_count,
                     kind, max(1, count // 2), window))
             rep = {'%s_pipelined' % kind: merge_pipelined(p)
                    for kind, p in parts.items()}
-            parts = {kind: [] for kind in order}
-            for kind in order:
-                parts[kind].append(bench.serial(kind,
-                                                max(1, serial_count // 2)))
-            rep.update({'%s_serial' % kind: merge_serial(p)
-                        for kind, p in parts.items()})
+            pairs = bench.serial_pairs(max(1, serial_count))
+            rep.update({'%s_serial' % kind: merge_serial([figures])
+                        for kind, figures in pairs.items()})
             rep['load_average'] = os.getloadavg()[0]
             repeats_out.append(rep)
             log('  repeat %d/%d: %.0f probes/s vs %.0f echoes/s; serial '
@@ -675,7 +697,7 @@ def summarise(reps, services, window, count, serial_count, mode, counts,
             'echo_p90_ms': med('echo_serial', 'p90_ms'),
             'inflight_reported_round_trip_median_ms':
                 med('probe_serial', 'reported_median_ms'),
-            # The probe's round trip in three parts (see serial()).
+            # The probe's round trip in three parts (Run.serial_figures()).
             'probe_in_service_median_ms': med('probe_serial',
                                               'in_service_median_ms'),
             'probe_queue_total_median_ms': med('probe_serial',

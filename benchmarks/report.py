@@ -244,7 +244,8 @@ def markdown(results, json_name):
             s = bench['setup']
             lines += ['', 'Setup: %d probed services (%s) in processes of '
                       'their own, %d messages out at most, %d messages per '
-                      'pipelined run, %d round trips per serial run.' % (
+                      'pipelined run, %d serial round trips of each kind, '
+                      'probe and echo in turn.' % (
                           s['services'], s['service_mode'], s['window'],
                           s['messages_per_repeat'], s['serial_per_repeat'])]
         if name in ('throughput', 'latency', 'service_cpu'):
