@@ -61,7 +61,7 @@ def executor_figures(server):
             return None
         if isinstance(executor, futurist.ThreadPoolExecutor):
             workers = list(executor._workers)
-            busy = sum(1 for worker in workers if not worker.idle)
+            busy = [worker.idle for worker in workers].count(False)
             own = threading.current_thread() in workers
             waiting = executor.queue_size
         elif isinstance(executor, futurist.GreenThreadPoolExecutor):
@@ -102,5 +102,7 @@ def _current_greenlet():
 
 def _counts(figures):
     """Whether every figure is a count a result may carry."""
-    return all(type(value) is int and 0 <= value <= probe_msg.MAX_COUNT
-               for value in figures.values())
+    for value in figures.values():
+        if type(value) is not int or not 0 <= value <= probe_msg.MAX_COUNT:
+            return False
+    return True
