@@ -32,12 +32,12 @@ from inflight import probe as probe_msg
 
 def read(server, mode):
     """The figures now, as a result's `state`; None when there are none."""
-    figures = {}
-    if server is not None:
-        figures.update(executor_figures(server) or {})
+    figures = executor_figures(server) if server is not None else None
     if mode == 'eventlet':
-        figures.update(hub_figures() or {})
-    return figures or None
+        hub = hub_figures()
+        if hub:
+            figures = dict(figures or {}, **hub)
+    return figures
 
 
 def executor_figures(server):
