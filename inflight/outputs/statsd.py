@@ -229,9 +229,10 @@ class _ResultLines:
         # An inflight probe's lines, every phase measured and none of them
         # negative: one format of them all (a '%' in the prefix kept).
         self._every_phase = '\n'.join(
-            '%s%%0.6f|ms\n%s:%%0.3f|g' % tuple(
-                name.replace('%', '%%') for name in self._phases[phase])
-            for phase in PHASES) + '\n' + self._counts.replace('%', '%%')
+            '%s%%0.6f|ms\n%s:%s|g' % (timer.replace('%', '%%'),
+                                     last.replace('%', '%%'), _TO_THE_US)
+            for timer, last in (self._phases[phase] for phase in PHASES)
+        ) + '\n' + self._counts.replace('%', '%%')
 
     def of(self, timings, clock_offset, state):
         """The lines of one result, as the pipeline would write them."""
