@@ -71,7 +71,7 @@ class Manager:
         """Hold the RPC worker `seconds` (a greenthread sleep on eventlet);
         write `SLOW <time.time() at the end>` to stderr."""
         time.sleep(seconds)
-        print('SLOW %.6f' % time.time(), file=sys.stderr, flush=True)
+        say('SLOW %.6f' % time.time(), sys.stderr)
 
     def hold(self, ctxt, gate):
         """Hold the RPC worker until the file `gate` (or `all` beside it)
@@ -86,11 +86,14 @@ class Manager:
 _saying = threading.Lock()
 
 
-def say(line):
-    """Print one whole line, whichever threads print at once."""
+def say(line, stream=None):
+    """Print one whole line to stdout (or `stream`), whichever threads print
+    at once: in one write, for print() writes the newline apart, and a log
+    line of another thread's could land between ('HOG 100.003DEBUG ...')."""
+    stream = stream or sys.stdout
     with _saying:
-        sys.stdout.write(line + '\n')
-        sys.stdout.flush()
+        stream.write(line + '\n')
+        stream.flush()
 
 
 class ComputeManager(mixin.InflightMixin, Manager):
@@ -141,8 +144,7 @@ class Hog:
         self._yield(0)   # let the sleeper start sleeping, if it had not
         while time.monotonic() < until:
             pass         # no I/O, no sleep: the hub (or the GIL) is ours
-        print('HOG %.3f' % ((time.monotonic() - taken) * 1000.0),
-              file=sys.stderr, flush=True)
+        say('HOG %.3f' % ((time.monotonic() - taken) * 1000.0), sys.stderr)
 
 
 def main():
