@@ -188,9 +188,9 @@ class _Batch:
 
     __slots__ = ('lines', '_lead')
 
-    def __init__(self, prefix):
+    def __init__(self, lead):
         self.lines = []
-        self._lead = prefix + '.' if prefix else ''
+        self._lead = lead
 
     def incr(self, name, count=1):
         self.lines.append('%s%s:%s|c' % (self._lead, name, count))
@@ -273,6 +273,7 @@ class Metrics:
     def __init__(self, host, port, prefix, monotonic=time.monotonic):
         self.address = (host, port)
         self.prefix = prefix
+        self._lead = prefix + '.' if prefix else ''   # before every name
         self.dropped = 0          # pipelines that could not be sent
         self._monotonic = monotonic
         self._warned_at = None
@@ -301,7 +302,7 @@ class Metrics:
         """Fill one pipeline (one UDP packet, or a few) and send it."""
         try:
             client = self._statsd()
-            batch = _Batch(self.prefix)
+            batch = _Batch(self._lead)
             fill(batch)
             client.send_lines(batch.lines)
             return
@@ -382,8 +383,7 @@ class Metrics:
             name = self.names.name(service.key)
             lines = self._lines.get(name)
             if lines is None:
-                lines = self._lines[name] = _ResultLines(
-                    self.prefix + '.' if self.prefix else '', name)
+                lines = self._lines[name] = _ResultLines(self._lead, name)
             client.send_lines(lines.of(timings, clock_offset, state))
             return
         except Exception as e:  # noqa: BLE001 - metrics never break probing
