@@ -69,6 +69,20 @@ def test_every_phase_goes_with_its_value_to_the_ns_and_its_gauge_to_the_us(
         'p.compute.cmp1.clock_offset:0|g', 'p.compute.cmp1.clock_offset:-0.250|g']
 
 
+@hypothesis.given(hypothesis.strategies.lists(
+    hypothesis.strategies.floats(0.0, 1000.0), min_size=6, max_size=6))
+def test_the_one_format_lines_are_the_lines_written_one_by_one(seconds):
+    lines = metrics._ResultLines('p%.', 'compute.cmp1')
+    phases = timings.Timings(*seconds)
+    at_once = lines.of(phases, None, None)
+    one_by_one = lines.of(phases._replace(queue_total=-1.0), None, None)
+    # The same lines but the last phase's, which a negative value sends
+    # line by line (its gauge set to 0 first).
+    assert len(at_once) == 1 and len(one_by_one) == 13
+    assert at_once[0].split('\n')[:10] == one_by_one[:10]
+    assert at_once[0].split('\n')[12:] == one_by_one[12].split('\n')
+
+
 def test_a_percent_sign_in_the_prefix_stays_in_every_name(statsd):
     m = metrics.Metrics('127.0.0.1', statsd.port, 'p%s%%')
     m.received(CMP1, 'inflight', ALL_PHASES)
