@@ -34,10 +34,12 @@ class InflightEndpoint:
         self.mode = sleeping.concurrency()[0]
         # later(seconds, function, *args), as sleepers.later_for() gives it.
         self._later = later or sleeping.later_for(self.mode)
-        self._sleepers = threading.BoundedSemaphore(max_sleeping)
+        self.max_sleeping = max_sleeping
+        self.sleeping = 0         # probes taken whose result is not yet sent
         self._transport = transport
         self._api = None
         self._api_lock = threading.Lock()
+        self._lock = threading.Lock()   # sleeping and counts
         self.counts = collections.Counter()   # accepted, rejected, busy
         self.server = None
 
@@ -79,23 +81,36 @@ class InflightEndpoint:
             self._count('rejected')
             LOG.warning('Dropped a malformed inflight probe: %s', malformed)
             return
-        if not self._sleepers.acquire(blocking=False):
-            self._count('busy')
+        if not self._take_a_place():
             LOG.warning('Dropped inflight probe %s: too many probes already '
                         'sleeping in this process', probe.id)
             return
-        self._count('accepted')
         sleep = min(probe.sleep, self.max_sleep)
         try:
             self._later(sleep, self._measure, probe, sleep, received_at,
                         started, state)
         except Exception:
-            self._sleepers.release()
+            self._leave_a_place()
             LOG.exception('Could not start the sleeper for probe %s', probe.id)
 
     def _count(self, outcome):
-        with self._api_lock:
+        with self._lock:
             self.counts[outcome] += 1
+
+    def _take_a_place(self):
+        """Count the probe accepted and asleep, or busy: False when
+        max_sleeping are asleep already."""
+        with self._lock:
+            if self.sleeping >= self.max_sleeping:
+                self.counts['busy'] += 1
+                return False
+            self.sleeping += 1
+            self.counts['accepted'] += 1
+            return True
+
+    def _leave_a_place(self):
+        with self._lock:
+            self.sleeping -= 1
 
     def _measure(self, probe, sleep, received_at, started, state):
         """Once slept: see how late we woke, cast the result to the prober."""
@@ -107,7 +122,7 @@ class InflightEndpoint:
                 LOG.warning('Could not send the result of probe %s to %s: %s',
                             probe.id, probe.reply_host, error)
         finally:
-            self._sleepers.release()
+            self._leave_a_place()
 
     def _reply(self, probe, sleep, received_at, started, state):
         """The measurement itself; the error that stopped it, or None."""

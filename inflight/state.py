@@ -60,18 +60,21 @@ def executor_figures(server):
         if futurist is None or executor is None:
             return None
         if isinstance(executor, futurist.ThreadPoolExecutor):
-            workers = list(executor._workers)
-            busy = [worker.idle for worker in workers].count(False)
-            own = threading.current_thread() in workers
+            # Those busy but this one: its own worker is not counted.
+            own = threading.current_thread()
+            busy = 0
+            for worker in executor._workers:
+                if not worker.idle and worker is not own:
+                    busy += 1
             waiting = executor.queue_size
         elif isinstance(executor, futurist.GreenThreadPoolExecutor):
             pool = executor._pool
-            busy = pool.running()
-            own = _current_greenlet() in pool.coroutines_running
+            busy = pool.running() - (_current_greenlet() in
+                                     pool.coroutines_running)
             waiting = executor._delayed_work.qsize()
         else:
             return None
-        figures = {'executor_busy': busy - own,
+        figures = {'executor_busy': busy,
                    'executor_max': executor._max_workers,
                    'executor_waiting': waiting}
     except Exception:  # noqa: BLE001 - an oslo.messaging it does not know

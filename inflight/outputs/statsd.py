@@ -217,7 +217,7 @@ class _ResultLines:
     """The lines of one service's results, their names made once: a
     result's metrics are 15 lines, its clock offset and figures aside."""
 
-    __slots__ = ('_under', '_phases', '_counts', '_every_phase')
+    __slots__ = ('_under', '_phases', '_counts', '_every_phase', '_forms')
 
     def __init__(self, lead, name):
         under = self._under = '%s%s.' % (lead, name)
@@ -229,22 +229,26 @@ class _ResultLines:
         # An inflight probe's lines, every phase measured and none of them
         # negative: one format of them all (a '%' in the prefix kept).
         self._every_phase = '\n'.join(
-            '%s%%0.6f|ms\n%s:%s|g' % (timer.replace('%', '%%'),
-                                     last.replace('%', '%%'), _TO_THE_US)
+            '%s%%0.6f|ms\n%s:%s|g' % (_escaped(timer), _escaped(last),
+                                     _TO_THE_US)
             for timer, last in (self._phases[phase] for phase in PHASES)
-        ) + '\n' + self._counts.replace('%', '%%')
+        ) + '\n' + _escaped(self._counts)
+        # (with a clock offset, the names of the figures) -> (that format
+        # followed by their gauges, the names in the order written)
+        self._forms = {}
 
     def of(self, timings, clock_offset, state):
         """The lines of one result, as the pipeline would write them."""
-        lines = self._every_phase_of(timings)
-        if lines is None:
-            lines = []
-            for phase, seconds in phase_values(timings):
-                ms = seconds * 1000.0
-                timer, last = self._phases[phase]
-                lines.append('%s%0.6f|ms' % (timer, ms))
-                lines.append(_gauge(last, ms, _TO_THE_US))
-            lines.append(self._counts)
+        lines = self._at_once(timings, clock_offset, state)
+        if lines is not None:
+            return lines
+        lines = []
+        for phase, seconds in phase_values(timings):
+            ms = seconds * 1000.0
+            timer, last = self._phases[phase]
+            lines.append('%s%0.6f|ms' % (timer, ms))
+            lines.append(_gauge(last, ms, _TO_THE_US))
+        lines.append(self._counts)
         under = self._under
         if clock_offset is not None:
             lines.append(_gauge(under + 'clock_offset',
@@ -254,17 +258,44 @@ class _ResultLines:
                 lines.append(_gauge(under + name, state[name]))
         return lines
 
-    def _every_phase_of(self, timings):
-        """[the lines of every phase and the counts], or None unless every
-        phase was measured, none negative (a signed gauge takes two lines)."""
-        if None in timings:
+    def _at_once(self, timings, clock_offset, state):
+        """[every line, in one format], or None unless every phase was
+        measured and none of them, nor the clock offset, is negative (a
+        signed gauge takes two lines)."""
+        if None in timings or (clock_offset is not None and
+                               clock_offset < 0.0):
             return None
         ms = [seconds * 1000.0 for seconds in timings]
         if min(ms) < 0.0:
             return None
         values = ms * 2
         values[0::2] = values[1::2] = ms
-        return [self._every_phase % tuple(values)]
+        key = (clock_offset is not None, tuple(state) if state else ())
+        form = self._forms.get(key)
+        if form is None:
+            form = self._forms[key] = self._form(*key)
+        form, names = form
+        if clock_offset is not None:
+            values.append(clock_offset * 1000.0)
+        for name in names:
+            values.append(state[name])
+        return [form % tuple(values)]
+
+    def _form(self, clock_offset, names):
+        """The format of every line, and the figures' names in its order."""
+        under = _escaped(self._under)
+        form = self._every_phase
+        if clock_offset:
+            form += '\n%sclock_offset:%s|g' % (under, _TO_THE_US)
+        names = sorted(names)
+        for name in names:
+            form += '\n%s%s:%%s|g' % (under, _escaped(name))
+        return form, names
+
+
+def _escaped(text):
+    """`text` as it stays in a %-format."""
+    return text.replace('%', '%%')
 
 
 class Metrics:

@@ -11,6 +11,7 @@ from oslo_log import log
 
 from inflight.cloud import record
 from inflight.outputs import statsd as metrics
+from inflight import probe
 from inflight import timings
 
 CMP1 = record.Service.of('compute', 'cmp1', id=1, binary='nova-compute')
@@ -81,6 +82,28 @@ def test_the_one_format_lines_are_the_lines_written_one_by_one(seconds):
     assert len(at_once) == 1 and len(one_by_one) == 13
     assert at_once[0].split('\n')[:10] == one_by_one[:10]
     assert at_once[0].split('\n')[12:] == one_by_one[12].split('\n')
+
+
+@hypothesis.given(
+    hypothesis.strategies.lists(hypothesis.strategies.floats(0.0, 1000.0),
+                                min_size=6, max_size=6),
+    hypothesis.strategies.none() | hypothesis.strategies.floats(0.0, 1000.0),
+    hypothesis.strategies.permutations(probe.STATE),
+    hypothesis.strategies.lists(
+        hypothesis.strategies.integers(0, probe.MAX_COUNT), max_size=5))
+def test_the_offset_and_figures_in_the_one_format_are_as_one_by_one(
+        seconds, offset, names, counts):
+    lines = metrics._ResultLines('p%.', 'compute.cmp1')
+    phases = timings.Timings(*seconds)
+    state = dict(zip(names, counts))
+    at_once = lines.of(phases, offset, state)
+    one_by_one = lines.of(phases._replace(queue_total=-1.0), offset, state)
+    assert len(at_once) == 1
+    # After the phases and the counts: the offset and the figures, each
+    # figure's name in order whatever the order they came in.
+    assert at_once[0].split('\n')[15:] == one_by_one[13:]
+    assert len(one_by_one[13:]) == (offset is not None) + len(state)
+    assert lines.of(phases, offset, dict(reversed(state.items()))) == at_once
 
 
 def test_a_percent_sign_in_the_prefix_stays_in_every_name(statsd):

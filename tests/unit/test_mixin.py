@@ -91,6 +91,19 @@ def test_sleepers_are_bounded_and_extra_probes_dropped():
     assert len(e._api.results) == 2
     e.inflight({}, a_probe())     # room again once they are done
     e._api.wait(1)
+    assert e.counts == {'accepted': 3, 'busy': 1}
+
+
+def test_a_sleeper_that_cannot_start_gives_its_place_back(caplog):
+    def later(seconds, function, *args):
+        raise RuntimeError("can't start new thread")
+
+    e = endpoint(max_sleeping=1, later=later)
+    for _ in range(2):
+        e.inflight({}, a_probe())
+    assert e.sleeping == 0
+    assert e.counts == {'accepted': 2}
+    assert caplog.text.count('Could not start the sleeper') == 2
 
 
 @pytest.mark.parametrize('bad', [
@@ -139,16 +152,19 @@ class BrokerGone(ResultsRecorder):
         raise ConnectionResetError(104, 'Connection reset by peer')
 
 
+def in_the_caller(seconds, function, *args):
+    """A later() that ends the probe before inflight() returns."""
+    function(*args)
+
+
 def test_a_result_it_cannot_send_is_one_warning_without_traceback(caplog):
-    e = endpoint(max_sleeping=1)
+    e = endpoint(max_sleeping=1, later=in_the_caller)
     e._api = BrokerGone()
     sent = a_probe()
     with caplog.at_level('WARNING', logger='inflight.mixin'):
         e.inflight({}, sent)
-        e._api.wait(1)
-        # The one sleeper's place comes back once it is done, logging too.
-        assert e._sleepers.acquire(timeout=10)
-        e._sleepers.release()
+    # The one sleeper's place came back once it was done, logging too.
+    assert e.sleeping == 0
     [record] = caplog.records
     assert record.levelname == 'WARNING' and record.exc_info is None
     assert record.getMessage() == (
