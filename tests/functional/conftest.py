@@ -40,9 +40,14 @@ def nova_venv(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def nova_databases(nova_venv, tmp_path_factory):
-    """Nova's databases, made once for the clouds to copy."""
-    return real_nova.database_template(
-        nova_venv, tmp_path_factory.mktemp('nova-databases'))
+    """Nova's databases, made once for the clouds to copy (the cell's on
+    MariaDB, dropped at the end)."""
+    cell_url, drop = servers.scratch_database('mariadb')
+    try:
+        yield real_nova.database_template(
+            nova_venv, tmp_path_factory.mktemp('nova-databases'), cell_url)
+    finally:
+        drop()
 
 
 @pytest.fixture

@@ -7,13 +7,19 @@ the checkout, built once per Python and requirement list and reused
 the checkout under test installed (`session_venv`), so that sessions of
 different checkouts share the big one without touching it. Each `NovaCloud`
 has its own RabbitMQ virtual host (deleted at its end, with every queue and
-exchange Nova made), SQLite databases copied from the ones `nova-manage`
-made once a session (`database_template`), a Placement, and a log file per
-service. Its services send a heartbeat every REPORT_INTERVAL seconds rather
-than Nova's 10, so that waiting for one is short.
+exchange Nova made), databases copied from the ones `nova-manage` made once
+a session (`database_template`), a Placement, and a log file per service.
+Its cell database, which every service writes its heartbeat to, is on
+MariaDB as in a deployment: on SQLite, one reader's open transaction holds
+every writer up, and a heartbeat kept waiting past SQLite's 5 s fails with
+an ERROR in Nova's log. The API database and cell0, which nothing writes
+while a cloud runs, are SQLite files. Its services send a heartbeat every
+REPORT_INTERVAL seconds rather than Nova's 10, so that waiting for one is
+short.
 """
 
 import collections
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -34,7 +40,9 @@ from harness import die_with_parent, read_line
 from inflight.cloud import db
 import servers
 
-REQUIREMENTS = ('nova==34.0.0', 'openstack-placement==16.0.0')
+# PyMySQL: Nova's driver for its cell database on MariaDB.
+REQUIREMENTS = ('nova==34.0.0', 'openstack-placement==16.0.0',
+                'PyMySQL==1.1.1')
 MODES = ('eventlet', 'threading')
 SERVICES = ('conductor', 'scheduler', 'compute')
 CHECKOUT = pathlib.Path(__file__).resolve().parents[2]
@@ -49,7 +57,7 @@ READY_SECONDS = 90.0
 # deleting the vhost clears what they leave on the broker.
 STOP_SECONDS = 2.0
 REPORT_INTERVAL = 2
-DATABASES = ('nova_api.sqlite', 'nova.sqlite', 'nova_cell0.sqlite')
+DATABASES = ('nova_api.sqlite', 'nova_cell0.sqlite')
 
 # The cell `nova-manage cell_v2 create_cell` maps the services' database as:
 # nova.conf has [api_database] connection, so nova-inflight probes by cell.
@@ -149,18 +157,23 @@ def session_venv(base, path):
     return Venv(str(path / 'bin' / 'python'), base / 'bin')
 
 
-def database_template(venv, path):
-    """Nova's databases made by `nova-manage` in `path`, as a deployment
-    makes them (the API database, cell0 and CELL mapped), for clouds to
+# Nova's databases made once a session: `path` holds the SQLite ones,
+# `cell_url` names the MariaDB one of CELL.
+Template = collections.namedtuple('Template', 'path cell_url')
+
+
+def database_template(venv, path, cell_url):
+    """Nova's databases made by `nova-manage`, as a deployment makes them
+    (the API database, cell0 and CELL on `cell_url` mapped), for clouds to
     copy: one set of migrations a session rather than one a cloud."""
     path = pathlib.Path(path)
     conf = path / 'nova-manage.conf'
     conf.write_text(
         '[DEFAULT]\ntransport_url = %stemplate\nstate_path = %s\n'
         '[api_database]\nconnection = sqlite:///%s\n'
-        '[database]\nconnection = sqlite:///%s\n'
+        '[database]\nconnection = %s\n'
         % (servers.BROKER_URL, path / 'state', path / 'nova_api.sqlite',
-           path / 'nova.sqlite'))
+           cell_url))
     manage = [venv.python, venv.scripts / 'nova-manage', '--config-file', conf]
     log = path / 'nova-manage.log'
     for command in (['api_db', 'sync'],
@@ -169,7 +182,28 @@ def database_template(venv, path):
                     ['cell_v2', 'create_cell', '--name', CELL],
                     ['db', 'sync']):
         assert _run(manage + command, log), _tail(log)
-    return path
+    return Template(path, cell_url)
+
+
+def copy_mariadb(source_url, target_url):
+    """Every table of `source_url`'s database, as created and with its
+    rows, into `target_url`'s (empty, on the same server)."""
+    engine = sa.create_engine(target_url, isolation_level='AUTOCOMMIT')
+    source = sa.engine.make_url(source_url).database
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql('SET foreign_key_checks = 0')
+            tables = conn.exec_driver_sql(
+                "SHOW FULL TABLES FROM `%s` WHERE Table_type = 'BASE TABLE'"
+                % source).scalars().all()
+            for table in tables:
+                ddl = conn.exec_driver_sql('SHOW CREATE TABLE `%s`.`%s`'
+                                           % (source, table)).one()[1]
+                conn.exec_driver_sql(ddl)
+                conn.exec_driver_sql('INSERT INTO `%s` SELECT * FROM `%s`.`%s`'
+                                     % (table, source, table))
+    finally:
+        engine.dispose()
 
 
 def rabbitmqctl(*args):
@@ -186,11 +220,11 @@ class NovaCloud:
 
     `mode` is `eventlet` or `threading` (`[DEFAULT] concurrency_backend`);
     `extra_conf` is added to every service's configuration file; `venv`
-    is a Venv; `template` the folder of `database_template`."""
+    is a Venv; `template` the Template of `database_template`."""
 
     def __init__(self, venv, template, path, mode, extra_conf=''):
         self.venv = venv
-        self.template = pathlib.Path(template)
+        self.template = template
         self.path = pathlib.Path(path)
         self.mode = mode
         self.extra_conf = extra_conf
@@ -198,7 +232,8 @@ class NovaCloud:
         self.host = 'nova-%s.test' % name
         self.vhost = 'inflight-nova-%s' % name
         self.transport_url = servers.BROKER_URL + self.vhost
-        self.db_url = 'sqlite:///%s' % (self.path / 'nova.sqlite')
+        self.db_url = None
+        self._drop_db = None
         self.conf = self.path / 'nova.conf'
         self.compute_conf = self.path / 'nova-compute.conf'
         self.procs = {}
@@ -213,10 +248,10 @@ class NovaCloud:
         self._vhost_made = True
         rabbitmqctl('set_permissions', '-p', self.vhost, 'guest',
                     '.*', '.*', '.*')
+        self._make_databases()
         line = read_line(placement, timeout=READY_SECONDS)
         assert line.startswith('LISTENING '), self.log('placement')
         self._write_confs(int(line.split()[1]))
-        self._make_databases()
         self._start('conductor', self.conf)
         self._start('scheduler', self.conf)
         # nova-compute asks the conductor first, and waits long for it.
@@ -277,7 +312,9 @@ class NovaCloud:
     def _make_databases(self):
         """The template's databases, the cells mapped to this cloud's."""
         for name in DATABASES:
-            shutil.copyfile(self.template / name, self.path / name)
+            shutil.copyfile(self.template.path / name, self.path / name)
+        self.db_url, self._drop_db = servers.scratch_database('mariadb')
+        copy_mariadb(self.template.cell_url, self.db_url)
         with sqlite3.connect(self.path / 'nova_api.sqlite') as api:
             api.execute('UPDATE cell_mappings SET database_connection = ? '
                         "WHERE name = 'cell0'",
@@ -341,6 +378,19 @@ class NovaCloud:
         finally:
             engine.dispose()
 
+    @contextlib.contextmanager
+    def reading_services(self):
+        """A transaction open on the cell database that has read the
+        services table, as a long `nova service-list` holds one."""
+        engine = db.create_engine(self.db_url)
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql('BEGIN')
+                conn.execute(sa.select(db.services)).all()
+                yield
+        finally:
+            engine.dispose()
+
     def log_path(self, name):
         return self.path / ('%s.log' % name)
 
@@ -388,3 +438,5 @@ class NovaCloud:
             log.close()
         if self._vhost_made:
             rabbitmqctl('delete_vhost', self.vhost)
+        if self._drop_db:
+            self._drop_db()
