@@ -31,18 +31,33 @@ from inflight import timings
 
 LOCAL_BROKER = ('127.0.0.1', 5672)
 
+# (binary, topic, host): each run's hosts end in a tag of its own.
 DEMO_SERVICES = [
     ('nova-conductor', 'conductor', 'ctl1.demo'),
     ('nova-scheduler', 'scheduler', 'ctl1.demo'),
     ('nova-compute', 'compute', 'cmp1.demo'),
     ('nova-compute', 'compute', 'cmp2.demo'),
 ]
+DEMO_HOST = 'inflight.demo'     # the prober's, unless the operator sets one
+NAME_WIDTH = 28                 # the service column of the table
+
+
+def run_tag():
+    """A tag for one run's hosts: demos sharing a broker then have queues
+    of their own, and none answers another's probes."""
+    return os.urandom(2).hex()
+
+
+def demo_services(tag):
+    """DEMO_SERVICES with their hosts tagged."""
+    return [(binary, topic, '%s-%s' % (host, tag))
+            for binary, topic, host in DEMO_SERVICES]
 
 
 def set_defaults(conf):
     """A configuration that needs nothing on the machine."""
     opts.register_opts(conf)
-    conf.set_default('host', 'inflight.demo')
+    conf.set_default('host', DEMO_HOST)
     conf.set_default('probe_interval', 0.25, group='inflight')
     conf.set_default('cycle_seconds', 1.0, group='inflight')
     conf.set_default('sleep', 0.2, group='inflight')
@@ -86,7 +101,7 @@ def _parse(packet):
 
 
 def _row(service, phases):
-    return '%-24s' % service + ''.join(
+    return '%-*s' % (NAME_WIDTH, service) + ''.join(
         '%14.2f' % phases.get(phase, float('nan'))
         for phase in timings.PHASES)
 
@@ -102,7 +117,7 @@ def _say(out, line):
 def _show(sock, until, prefix, out):
     """Print each probe's breakdown as statsd receives it."""
     shown_raw = False
-    _say(out, '%-24s' % 'service (ms)' + ''.join('%14s' % p
+    _say(out, '%-*s' % (NAME_WIDTH, 'service (ms)') + ''.join('%14s' % p
                                                   for p in timings.PHASES))
     while time.monotonic() < until:
         sock.settimeout(max(0.01, until - time.monotonic()))
@@ -155,14 +170,15 @@ def _transport_url(conf):
 class _Demo:
     """The demo services and the prober, on one transport."""
 
-    def __init__(self, conf):
+    def __init__(self, conf, services):
         self.conf = conf
+        self.services = services      # (binary, topic, host)
         self.transport = self.prober = None
         self.servers = []
 
     def start(self):
         self.transport = oslo_messaging.get_rpc_transport(self.conf)
-        for binary, topic, host in DEMO_SERVICES:
+        for binary, topic, host in self.services:
             server = oslo_messaging.get_rpc_server(
                 self.transport, oslo_messaging.Target(topic=topic, server=host),
                 [mixin.InflightEndpoint(host, self.transport)])
@@ -184,7 +200,7 @@ class _Demo:
         if self.transport is None:
             return
         self.transport.cleanup()
-        hosts = [(topic, host) for _, topic, host in DEMO_SERVICES]
+        hosts = [(topic, host) for _, topic, host in self.services]
         hosts.append((rpcapi.TOPIC, self.conf.host))
         broker.remove(self.conf, ['%s.%s' % th for th in hosts])
         # Topic queues and the exchange may be shared with services of the
@@ -208,10 +224,13 @@ def run(conf, duration, out=None):
     statsd = _statsd_socket()
     handlers = _on_signals(_stop)
     workdir = tempfile.mkdtemp(prefix='inflight-demo-')
-    demo = _Demo(conf)
+    tag = run_tag()
+    demo = _Demo(conf, demo_services(tag))
     stopped = None
     try:
         url = _transport_url(conf)
+        if conf.host == DEMO_HOST:
+            conf.set_override('host', '%s-%s' % (DEMO_HOST, tag))
         connection = conf.database.connection
         if connection == 'sqlite://':
             connection = 'sqlite:///' + os.path.join(workdir, 'nova.sqlite')
@@ -227,7 +246,7 @@ def run(conf, duration, out=None):
         engine = db.create_engine(connection, read_only=False)
         try:
             db.sync(engine)
-            for binary, topic, host in DEMO_SERVICES:
+            for binary, topic, host in demo.services:
                 db.register_service(engine, host, binary, topic)
         finally:
             engine.dispose()

@@ -138,3 +138,30 @@ def test_demo_on_rabbitmq(broker_url):
     run = run_demo()
     assert 'broker rabbit' in run.stdout
     check_output(run)
+
+
+def test_two_demos_on_one_broker(processes, broker_url, broker_vhost,
+                                 tmp_path):
+    """Two demos at once on one broker (two operators trying it, or one
+    beside a CI run): each probes its own services only, every probe of
+    both comes back, and each leaves the other's queues alone."""
+    conf = tmp_path / 'demo.conf'
+    conf.write_text('[DEFAULT]\ntransport_url = %s\n' % broker_url)
+    first = processes.command(
+        [sys.executable, '-m', 'inflight.cmd.manage', '--config-file',
+         str(conf), 'demo', '--duration', '20'], 'first.log',
+        pipe_stdout=True)
+    lines = [read_line(first, timeout=60)]
+    assert lines[0].startswith('inflight demo: broker rabbit, '), lines
+    while not lines[-1].startswith(DEMO_ROW_TOPICS):
+        lines.append(read_line(first, timeout=30))
+    second = run_demo('--config-file', str(conf))
+    assert first.poll() is None, 'the first demo ended before the second'
+    check_output(second)
+    first.send_signal(signal.SIGINT)
+    assert first.wait(60) == 130
+    lines += first.stdout.read().splitlines()
+    sent, received, lost = lines[-1].split()[1:6:2]
+    assert (received, lost) == (sent, '0'), lines[-1]
+    assert 'unknown probe' not in (tmp_path / 'first.log').read_text()
+    assert broker_vhost.contents() == ([], [])
