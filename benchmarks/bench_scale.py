@@ -352,8 +352,8 @@ def prober_row(member, share, cells, settings, cpu_us_per_probe,
 
 
 def at_probers(services, probers, cells, settings, cpu_us_per_probe,
-               bytes_per_service, coord, log):
-    """Every figure with `probers` probers."""
+               bytes_per_service):
+    """Every figure with `probers` probers but the coordination's."""
     cycle_seconds = settings[0]
     shares, hash_s = partition(services, probers)
     rows = [prober_row(member, share, cells, settings, cpu_us_per_probe,
@@ -372,10 +372,7 @@ def at_probers(services, probers, cells, settings, cpu_us_per_probe,
     msgs = [2 * rate for rate in cell_rate.values()]
     sizes = [row['share'] for row in rows]
     cores = [row['cores'] for row in rows if row['cores'] is not None]
-    per_prober_cmds = (
-        coord['commands_per_heartbeat'] / coord['heartbeat_interval_s'] +
-        coord['commands_per_check'] / coord['check_interval_s'])
-    out = {
+    return {
         'probers': probers,
         'met': all(row['met'] for row in rows),
         'hash_s': hash_s,
@@ -394,22 +391,69 @@ def at_probers(services, probers, cells, settings, cpu_us_per_probe,
         'cell_msgs_per_s_mean': statistics.mean(msgs),
         'cell_msgs_per_s_max': max(msgs),
         'cell_msgs_per_s_busiest_second': 2 * max(sent.values()),
-        'redis_commands_per_heartbeat': coord['commands_per_heartbeat'],
-        'redis_commands_per_check': coord['commands_per_check'],
-        'redis_commands_per_s_per_prober': per_prober_cmds,
-        'redis_commands_per_s_total': per_prober_cmds * probers,
         'cycle_goal_s': cycle_seconds,
     }
+
+
+def least_met(start, simulate, most=MOST_PROBERS):
+    """The least N whose simulation is met (`simulate(n)`, at_probers' row),
+    looked for from `start`, down while met, else up; None past `most`.
+    `start` is least_probers()'s guess, from a sample of the services and
+    the mean rate; the simulation has every service and the schedule's own
+    rate: the two can differ by a prober or so either way."""
+    n = start
+    if simulate(n)['met']:
+        while n > 1 and simulate(n - 1)['met']:
+            n -= 1
+        return n
+    while n < most:
+        n += 1
+        if simulate(n)['met']:
+            return n
+    return None
+
+
+class Simulations:
+    """at_probers() for one set of services, each N simulated once."""
+
+    def __init__(self, services, cells, settings, cpu_us_per_probe,
+                 bytes_per_service):
+        self._args = (cells, settings, cpu_us_per_probe, bytes_per_service)
+        self._services = services
+        self.rows = {}
+
+    def __call__(self, probers):
+        row = self.rows.get(probers)
+        if row is None:
+            row = self.rows[probers] = at_probers(self._services, probers,
+                                                  *self._args)
+        return row
+
+
+def with_coordination(row, coord):
+    """`row` with the coordination's figures at its number of probers."""
+    per_prober_cmds = (
+        coord['commands_per_heartbeat'] / coord['heartbeat_interval_s'] +
+        coord['commands_per_check'] / coord['check_interval_s'])
+    return dict(row,
+                redis_commands_per_heartbeat=coord['commands_per_heartbeat'],
+                redis_commands_per_check=coord['commands_per_check'],
+                redis_commands_per_s_per_prober=per_prober_cmds,
+                redis_commands_per_s_total=per_prober_cmds * row['probers'])
+
+
+def log_row(out, log):
+    """One line of progress for one number of probers."""
+    probers = out['probers']
     log('  %4d probers: hashed in %.1fs; shares %d-%d; cycle <= %.1fs; '
         '%.0f probes/s a prober at most, %s cores; cells %.0f-%.0f msgs/s '
         '(%.0f in the busiest second); Redis %.1f commands/s' % (
-            probers, hash_s, out['share_min'], out['share_max'],
+            probers, out['hash_s'], out['share_min'], out['share_max'],
             out['cycle_s_max'], out['probes_per_s_max'],
             'n/a' if out['cores_max'] is None else '%.2f' % out['cores_max'],
             out['cell_msgs_per_s_min'], out['cell_msgs_per_s_max'],
             out['cell_msgs_per_s_busiest_second'],
             out['redis_commands_per_s_total']))
-    return out
 
 
 def run(total, cells, measured, workdir, log=print, probers=PROBERS):
@@ -426,12 +470,18 @@ def run(total, cells, measured, workdir, log=print, probers=PROBERS):
     log('  %d services in %d cells made in %.1fs' % (
         total, cells, time.perf_counter() - started))
     plain_s = plain_hash_s(services)
-    needed = least_probers(services, cycle_seconds, max_in_flight, sleep,
-                           round_trip, cpu_us)
-    counts = sorted(set(probers) | ({needed} if needed else set()))
-    log('  the least N by a sample: %s' % needed)
+    guess = least_probers(services, cycle_seconds, max_in_flight, sleep,
+                          round_trip, cpu_us)
+    log('  the least N by a sample: %s' % guess)
     row_bytes, bytes_per_service = ring_bytes_per_service(
-        math.ceil(total / max(counts)), cells)
+        math.ceil(total / max(set(probers) | {guess or 1})), cells)
+    simulate = Simulations(services, cells, settings, cpu_us,
+                           bytes_per_service)
+    needed = guess and least_met(guess, simulate)
+    log('  the least N by simulation: %s' % needed)
+    counts = sorted(set(probers) | ({needed} if needed else set()))
+    for n in counts:
+        simulate(n)
     cache_bytes = key_cache_bytes_per_service(services)
     watch_interval, watch_from = check_interval()
 
@@ -452,8 +502,9 @@ def run(total, cells, measured, workdir, log=print, probers=PROBERS):
         coord['check_interval_s'] = watch_interval
         coords[n] = coord
 
-    table = [at_probers(services, n, cells, settings, cpu_us,
-                        bytes_per_service, coords[n], log) for n in counts]
+    table = [with_coordination(simulate(n), coords[n]) for n in counts]
+    for row in table:
+        log_row(row, log)
     cell_sizes = {}
     for service in services:
         cell_sizes[service.cell] = cell_sizes.get(service.cell, 0) + 1
