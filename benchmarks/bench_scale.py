@@ -479,9 +479,10 @@ def run(total, cells, measured, workdir, log=print, probers=PROBERS):
                            bytes_per_service)
     needed = guess and least_met(guess, simulate)
     log('  the least N by simulation: %s' % needed)
-    counts = sorted(set(probers) | ({needed} if needed else set()))
-    for n in counts:
+    for n in probers:
         simulate(n)
+    # Every N simulated: the least N and the one below it, which did not do.
+    counts = sorted(simulate.rows)
     cache_bytes = key_cache_bytes_per_service(services)
     watch_interval, watch_from = check_interval()
 

@@ -75,5 +75,5 @@ def test_the_benchmark_reports_the_least_n_it_simulated(tmp_path):
     rows = {row['probers']: row for row in result['table']}
     assert result['met']
     assert rows[least]['met']
-    assert least - 1 not in rows or not rows[least - 1]['met']
+    assert not rows[least - 1]['met']     # in the table, to show it
     assert least == 15
